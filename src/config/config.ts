@@ -1,0 +1,198 @@
+// Configuration: the shared INI file (../shared/spec/config.md), parsed by the
+// `ini` library, checked line by line for lines that are not `key = value`,
+// validated and converted by a TypeBox schema. Every error is one line naming
+// the file, the key and what was expected (ConfigError, exit status 2).
+
+import { readFileSync } from "node:fs";
+import { FormatRegistry, type Static, Type } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { parse as parseIni } from "ini";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log.js";
+import { type Address, parseAddress } from "../net/address.js";
+import {
+  ALIASES,
+  DEFAULTS,
+  GLOBAL_KEYS,
+  MAX_REPLICATION,
+  MAX_STORE_SECONDS_LIMIT,
+} from "./defaults.js";
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+export interface Config {
+  apiAddress: Address;
+  p2pAddress: Address;
+  bootstrappers: Address[];
+  defaultStoreSeconds: number;
+  maxStoreSeconds: number;
+  replication: number;
+  storeQuotaBytes: number;
+  maxApiConnections: number;
+  apiMaxInflight: number;
+  allowRemoteShutdown: boolean;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  hostkey: string | undefined;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Things worth a warning once logging is up (unknown keys, aliases). */
+  warnings: string[];
+}
+
+FormatRegistry.Set("address", (s) => parseAddress(s) !== undefined);
+FormatRegistry.Set("address-list", (s) =>
+  s.trim() === "" ? true : s.split(",").every((part) => parseAddress(part) !== undefined),
+);
+
+const int = (minimum: number, maximum: number, expected: string) =>
+  Type.Integer({ minimum, maximum, description: expected });
+const oneOf = <T extends string>(values: readonly T[]) =>
+  Type.Unsafe<T>(
+    Type.Union(
+      values.map((v) => Type.Literal(v)),
+      { description: `one of ${values.join(", ")}` },
+    ),
+  );
+
+const DhtSection = Type.Object({
+  api_address: Type.String({ format: "address", description: "host:port (IPv6 as [host]:port)" }),
+  p2p_address: Type.String({ format: "address", description: "host:port (IPv6 as [host]:port)" }),
+  bootstrapper: Type.String({
+    format: "address-list",
+    description: "host:port, or several separated by commas",
+  }),
+  default_store_duration: int(1, MAX_STORE_SECONDS_LIMIT, "whole seconds, at least 1"),
+  max_store_duration: int(
+    1,
+    MAX_STORE_SECONDS_LIMIT,
+    `whole seconds from 1 to ${MAX_STORE_SECONDS_LIMIT}`,
+  ),
+  replication: int(1, MAX_REPLICATION, `a whole number of copies from 1 to ${MAX_REPLICATION}`),
+  store_quota_bytes: int(65_536, 2 ** 48, "a whole number of bytes, at least 65536"),
+  max_api_connections: int(1, 1_000_000, "a whole number from 1 to 1000000"),
+  api_max_inflight: int(1, 65_536, "a whole number from 1 to 65536"),
+  allow_remote_shutdown: Type.Boolean({ description: "true or false" }),
+  log_level: oneOf(LOG_LEVELS),
+  log_format: oneOf(LOG_FORMATS),
+});
+type DhtSection = Static<typeof DhtSection>;
+
+type Raw = Record<string, unknown>;
+
+/** Loads and validates a configuration file; throws ConfigError. */
+export function loadConfigFile(file: string): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    throw new ConfigError(`${file}: cannot read the configuration file (${code})`);
+  }
+  return parseConfig(text, file);
+}
+
+/** The embedded default configuration: what a node runs on with no file. */
+export function defaultConfig(): Config {
+  return parseConfig("", "(embedded defaults)").config;
+}
+
+export function parseConfig(text: string, file: string): LoadedConfig {
+  checkLines(text, file);
+  const ini = parseIni(text) as Raw;
+  const warnings: string[] = [];
+  const global = { ...pickScalars(ini), ...asSection(ini.global) };
+  const dht = canonicalKeys(asSection(ini.dht), file, warnings);
+  const raw: Raw = { ...DEFAULTS, ...dht };
+  const converted = Value.Convert(DhtSection, raw) as Raw;
+  if (!Value.Check(DhtSection, converted)) throw firstError(converted, raw, file);
+  const section = converted as DhtSection;
+  if (section.default_store_duration > section.max_store_duration) {
+    throw new ConfigError(
+      `${file}: [dht] default_store_duration: expected at most max_store_duration (${section.max_store_duration}), got ${section.default_store_duration}`,
+    );
+  }
+  const hostkey = global[GLOBAL_KEYS[0]];
+  return { config: toConfig(section, typeof hostkey === "string" ? hostkey : undefined), warnings };
+}
+
+/** The ini library skips lines it cannot read; the spec wants them refused. */
+function checkLines(text: string, file: string): void {
+  let section = "global";
+  text.split(/\r?\n/).forEach((line, index) => {
+    const trimmed = line.trim();
+    if (trimmed === "" || trimmed.startsWith(";") || trimmed.startsWith("#")) return;
+    const header = /^\[([^\]]*)\]\s*([;#].*)?$/.exec(trimmed);
+    if (header !== null) {
+      section = header[1]!.trim();
+      return;
+    }
+    if ((section === "global" || section === "dht") && !trimmed.includes("=")) {
+      throw new ConfigError(
+        `${file}:${index + 1}: [${section}] malformed line "${trimmed}": expected key = value`,
+      );
+    }
+  });
+}
+
+function pickScalars(ini: Raw): Raw {
+  const out: Raw = {};
+  for (const [k, v] of Object.entries(ini)) if (typeof v !== "object") out[k] = v;
+  return out;
+}
+
+function asSection(v: unknown): Raw {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Raw) : {};
+}
+
+/** Maps aliases to our names and warns about keys nobody knows. */
+function canonicalKeys(dht: Raw, file: string, warnings: string[]): Raw {
+  const out: Raw = {};
+  const aliased = Object.entries(dht).filter(([k]) => k in ALIASES);
+  for (const [k, v] of Object.entries(dht)) {
+    if (k in ALIASES) continue;
+    if (k in DEFAULTS) out[k] = Array.isArray(v) ? v.join(",") : v;
+    else warnings.push(`${file}: [dht] unknown key "${k}" ignored (a typo?)`);
+  }
+  for (const [alias, v] of aliased) {
+    const name = ALIASES[alias]!;
+    if (name in out) warnings.push(`${file}: [dht] ${alias} ignored: ${name} is set too`);
+    else out[name] = Array.isArray(v) ? v.join(",") : v;
+  }
+  return out;
+}
+
+function firstError(converted: Raw, raw: Raw, file: string): ConfigError {
+  const error = Value.Errors(DhtSection, converted).First();
+  const key = error?.path.replace(/^\//, "") ?? "?";
+  const prop = DhtSection.properties[key as keyof DhtSection];
+  const expected = prop?.description ?? error?.message ?? "a valid value";
+  return new ConfigError(
+    `${file}: [dht] ${key}: expected ${expected}, got ${JSON.stringify(raw[key])}`,
+  );
+}
+
+function address(text: string): Address {
+  return parseAddress(text)!;
+}
+
+function toConfig(s: DhtSection, hostkey: string | undefined): Config {
+  return {
+    apiAddress: address(s.api_address),
+    p2pAddress: address(s.p2p_address),
+    bootstrappers: s.bootstrapper.trim() === "" ? [] : s.bootstrapper.split(",").map(address),
+    defaultStoreSeconds: s.default_store_duration,
+    maxStoreSeconds: s.max_store_duration,
+    replication: s.replication,
+    storeQuotaBytes: s.store_quota_bytes,
+    maxApiConnections: s.max_api_connections,
+    apiMaxInflight: s.api_max_inflight,
+    allowRemoteShutdown: s.allow_remote_shutdown,
+    logLevel: s.log_level,
+    logFormat: s.log_format,
+    hostkey,
+  };
+}

@@ -1,0 +1,43 @@
+// The narrow ports between the behaviour (chord/) and the world: time, and the
+// DHT service the API server calls. Production wires the system clock; tests
+// wire a manual one.
+
+export interface TimerHandle {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Runs `fn` once after `ms`; the timer never keeps the process alive. */
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, Math.min(Math.max(ms, 0), 2 ** 31 - 1));
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+/** A PUT as the API delivered it: hints not yet clamped. */
+export interface PutRequest {
+  key: Buffer;
+  value: Buffer;
+  /** Seconds; 0 means the node's default. */
+  ttl: number;
+  /** Copies wanted; 0 means the node's default. */
+  replication: number;
+}
+
+/** What the API server needs from the node: the DHT service. */
+export interface Dht {
+  /** Stores a value network-wide; resolves once the responsible node has it. */
+  put(req: PutRequest): Promise<void>;
+  /** The live value under `key`, or undefined when none can be found in time. */
+  get(key: Buffer): Promise<Buffer | undefined>;
+  /** Leaves the network gracefully (hand over, close, exit). */
+  shutdown(reason: string): void;
+}
