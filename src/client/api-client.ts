@@ -3,9 +3,9 @@
 // tests and the benchmarks.
 
 import { connect, type Socket } from "node:net";
-import { type KeyId, keyId } from "../store/store.js";
 import { decodeApi, encodeApi } from "../wire/api.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
+import { type KeyId, keyId } from "../wire/key.js";
 
 type Waiter = { resolve: (v: Buffer | undefined) => void; reject: (e: Error) => void };
 
@@ -13,6 +13,7 @@ export class ApiClient {
   private readonly decoder = new FrameDecoder("node");
   private readonly waiting = new Map<KeyId, Waiter[]>();
   private failure: Error | undefined;
+  private corked = false;
 
   private constructor(private readonly socket: Socket) {
     socket.on("data", (chunk: Buffer) => {
@@ -38,7 +39,7 @@ export class ApiClient {
   }
 
   put(key: Buffer, value: Buffer, ttl = 0, replication = 0): void {
-    this.socket.write(encodeApi({ type: "put", key, value, ttl, replication }));
+    this.send(encodeApi({ type: "put", key, value, ttl, replication }));
   }
 
   /** Resolves with the value, or undefined on DHT FAILURE. */
@@ -49,7 +50,7 @@ export class ApiClient {
       const list = this.waiting.get(id);
       if (list === undefined) this.waiting.set(id, [{ resolve, reject }]);
       else list.push({ resolve, reject });
-      this.socket.write(encodeApi({ type: "get", key }));
+      this.send(encodeApi({ type: "get", key }));
     });
   }
 
@@ -59,6 +60,19 @@ export class ApiClient {
       this.socket.once("close", () => resolve());
       this.socket.write(encodeApi({ type: "shutdown" }));
     });
+  }
+
+  /** Requests written in one turn leave in one segment (cork until the next tick). */
+  private send(frame: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(frame);
   }
 
   /** Writes raw bytes (tests of malformed input). */

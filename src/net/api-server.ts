@@ -7,9 +7,9 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "../log.js";
 import type { Dht } from "../ports.js";
-import { type KeyId, keyId } from "../store/store.js";
 import { type ApiGet, ApiProtocolError, type ApiPut, decodeApi, encodeApi } from "../wire/api.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
+import { type KeyId, keyId } from "../wire/key.js";
 import { type Address, formatAddress, isLoopback } from "./address.js";
 import { CoalescingWriter } from "./coalescing-writer.js";
 

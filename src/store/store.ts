@@ -4,11 +4,9 @@
 // Writes are last-writer-wins by version; a byte quota bounds memory.
 
 import TinyQueue from "tinyqueue";
+import type { KeyId } from "../wire/key.js";
 
-/** A key as a map key: its 32 bytes as a latin1 string (cheap and exact). */
-export type KeyId = string;
-export const keyId = (key: Buffer): KeyId => key.toString("latin1");
-export const keyBytes = (id: KeyId): Buffer => Buffer.from(id, "latin1");
+export { type KeyId, keyBytes, keyId } from "../wire/key.js";
 
 export interface Versioned {
   /** Owned by the store once stored: callers pass bytes nobody else mutates. */
