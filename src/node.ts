@@ -1,22 +1,43 @@
-// Composition root: config -> store/engine -> API server. start() brings a node
-// up (its API opens only once it is part of a network); stop() takes it down
-// gracefully and is idempotent. `closed` settles when the node has stopped.
+// Composition root: config -> TCP peer transport -> Chord node -> API server.
+// start() binds the peer port, creates or joins a ring, and only then opens
+// the API (a client that can connect can use it at once). stop() leaves
+// gracefully (handover) and is idempotent; crash() stops without handover.
+// `closed` settles once the node has stopped.
 
-import { LocalDht } from "./chord/local-dht.js";
+import { type ChordDeps, ChordNode } from "./chord/chord-node.js";
+import { CHORD_DEFAULTS, type ChordOptions } from "./chord/options.js";
 import type { Config } from "./config/config.js";
 import type { Logger } from "./log.js";
 import { type Address, formatAddress } from "./net/address.js";
 import { ApiServer } from "./net/api-server.js";
+import { TcpTransport } from "./net/tcp-transport.js";
 import { type Clock, type Dht, type PutRequest, systemClock } from "./ports.js";
+import { nodeIdOf, shortId } from "./ring/id.js";
 
 export interface NodeDeps {
   log: Logger;
   clock?: Clock;
+  random?: () => number;
+}
+
+/** The Chord tunables a config implies: one cadence knob, the rest derived from it. */
+export function chordOptions(config: Config): ChordOptions {
+  const ms = config.stabilizeIntervalMs;
+  return {
+    ...CHORD_DEFAULTS,
+    defaultStoreSeconds: config.defaultStoreSeconds,
+    maxStoreSeconds: config.maxStoreSeconds,
+    replication: config.replication,
+    storeQuotaBytes: config.storeQuotaBytes,
+    successorListLength: config.successorListLength,
+    stabilizeMs: ms,
+    fixFingersMs: Math.max(ms / 2, 5),
+    checkPredecessorMs: ms * 2,
+    repairMs: ms * 2,
+  };
 }
 
 export class RingDhtNode implements Dht {
-  private readonly engine: LocalDht;
-  private readonly api: ApiServer;
   private stopping: Promise<void> | undefined;
   private resolveClosed!: (reason: string) => void;
   /** Settles with the reason once the node has stopped. */
@@ -26,13 +47,30 @@ export class RingDhtNode implements Dht {
   private bound: Address | undefined;
 
   private constructor(
-    config: Config,
+    readonly chord: ChordNode,
+    private readonly api: ApiServer,
     private readonly log: Logger,
-    clock: Clock,
-  ) {
-    this.engine = new LocalDht({ clock, log }, config);
-    this.api = new ApiServer(
-      { dht: this, log },
+  ) {}
+
+  static async start(config: Config, deps: NodeDeps): Promise<RingDhtNode> {
+    const transport = new TcpTransport({ log: deps.log }, { listen: config.p2pAddress });
+    await transport.listen();
+    const log = deps.log.child({ node: shortId(nodeIdOf(transport.address)) });
+    const chordDeps: ChordDeps = {
+      transport,
+      clock: deps.clock ?? systemClock,
+      random: deps.random ?? Math.random,
+      log,
+    };
+    const chord = new ChordNode(chordDeps, chordOptions(config));
+    log.info({ p2p: transport.address, id: chord.self.id }, "peer port listening");
+    const dht: Dht = {
+      put: (req) => chord.put(req),
+      get: (key) => chord.get(key),
+      shutdown: (why) => void node.stop(why),
+    };
+    const api = new ApiServer(
+      { dht, log },
       {
         address: config.apiAddress,
         maxInflightPerConnection: config.apiMaxInflight,
@@ -40,13 +78,16 @@ export class RingDhtNode implements Dht {
         allowRemoteShutdown: config.allowRemoteShutdown,
       },
     );
-  }
-
-  static async start(config: Config, deps: NodeDeps): Promise<RingDhtNode> {
-    const node = new RingDhtNode(config, deps.log, deps.clock ?? systemClock);
-    node.log.info("started a new network of one");
-    node.bound = await node.api.listen();
-    node.log.info({ api: formatAddress(node.bound) }, "API listening");
+    const node = new RingDhtNode(chord, api, log);
+    try {
+      await chord.start(config.bootstrappers.map(formatAddress));
+      node.bound = await api.listen();
+    } catch (err) {
+      await chord.stop();
+      await api.close();
+      throw err;
+    }
+    log.info({ api: formatAddress(node.bound) }, "API listening");
     return node;
   }
 
@@ -56,27 +97,40 @@ export class RingDhtNode implements Dht {
     return this.bound;
   }
 
+  /** The P2P address peers use to reach this node. */
+  get p2pAddress(): string {
+    return this.chord.self.addr;
+  }
+
   put(req: PutRequest): Promise<void> {
-    return this.engine.put(req);
+    return this.chord.put(req);
   }
 
   get(key: Buffer): Promise<Buffer | undefined> {
-    return this.engine.get(key);
+    return this.chord.get(key);
   }
 
   shutdown(reason: string): void {
     void this.stop(reason);
   }
 
-  /** Leaves gracefully: closes the API, stops every job. Idempotent. */
+  /** Leaves gracefully: API closed, data handed over, neighbours told. Idempotent. */
   stop(reason: string): Promise<void> {
-    this.stopping ??= (async () => {
-      this.log.info({ reason }, "leaving");
-      await this.api.close();
-      this.engine.stop();
-      this.log.info("stopped");
-      this.resolveClosed(reason);
-    })();
+    this.stopping ??= this.finish(reason, () => this.chord.leave());
     return this.stopping;
+  }
+
+  /** Stops without handing anything over, as a crash would (tests, testnet). */
+  crash(): Promise<void> {
+    this.stopping ??= this.finish("crash", () => this.chord.stop());
+    return this.stopping;
+  }
+
+  private async finish(reason: string, leave: () => Promise<void>): Promise<void> {
+    this.log.info({ reason }, "leaving");
+    await this.api.close();
+    await leave();
+    this.log.info("stopped");
+    this.resolveClosed(reason);
   }
 }

@@ -2,6 +2,8 @@
 // DHT service the API server calls. Production wires the system clock; tests
 // wire a manual one.
 
+import type { RpcName, RpcReq, RpcRes } from "./wire/peer.js";
+
 export interface TimerHandle {
   cancel(): void;
 }
@@ -40,4 +42,42 @@ export interface Dht {
   get(key: Buffer): Promise<Buffer | undefined>;
   /** Leaves the network gracefully (hand over, close, exit). */
   shutdown(reason: string): void;
+}
+
+/** Handlers of the peer RPCs, one per message type, dispatched from this table. */
+export type PeerHandlers = {
+  [K in RpcName]: (body: RpcReq<K>) => Promise<RpcRes<K>>;
+};
+
+export type PeerCallFailure = "timeout" | "unreachable" | "remote" | "protocol" | "closed";
+
+/** A peer call that did not produce a valid reply. */
+export class PeerCallError extends Error {
+  override readonly name = "PeerCallError";
+  constructor(
+    readonly code: PeerCallFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * How a node talks to its peers: request/reply with a deadline. Real TCP in
+ * production (net/tcp-transport.ts), in memory in simulations (sim/).
+ */
+export interface PeerTransport {
+  /** This node's P2P address as its peers reach it ("host:port"). */
+  readonly address: string;
+  /** Calls `name` at `to`; rejects with PeerCallError, never hangs past `timeoutMs`. */
+  call<K extends RpcName>(
+    to: string,
+    name: K,
+    body: RpcReq<K>,
+    timeoutMs: number,
+  ): Promise<RpcRes<K>>;
+  /** Starts answering peers with these handlers (a handler's throw becomes an error reply). */
+  serve(handlers: PeerHandlers): Promise<void>;
+  /** Stops serving, fails calls in flight with "closed", drops connections. Idempotent. */
+  close(): Promise<void>;
 }

@@ -12,6 +12,7 @@ import { DEFAULTS } from "../config/defaults.js";
 import { createLogger, logOptionsFromEnv } from "../log.js";
 import { type Address, formatAddress, parseAddress } from "../net/address.js";
 import { RingDhtNode } from "../node.js";
+import { startTestnet } from "../testnet.js";
 import { API_MAX_VALUE_BYTES } from "../wire/api.js";
 import { keyFromArg } from "./key.js";
 
@@ -108,6 +109,33 @@ async function runNode(opts: { config?: string }): Promise<void> {
   process.exit(0);
 }
 
+async function runTestnet(o: {
+  nodes: number;
+  p2pPort: number;
+  apiPort: number;
+  host: string;
+}): Promise<void> {
+  const log = createLogger(logOptionsFromEnv({ level: "warn", format: "auto" }));
+  const started = Date.now();
+  const nodes = await startTestnet(
+    { nodes: o.nodes, host: o.host, p2pBasePort: o.p2pPort, apiBasePort: o.apiPort },
+    log,
+    (node, i) =>
+      process.stdout.write(
+        `node ${i}: api ${formatAddress(node.apiAddress)}  p2p ${node.p2pAddress}  id ${node.chord.self.id.slice(0, 16)}\n`,
+      ),
+  );
+  process.stdout.write(
+    `${nodes.length} nodes in one ring after ${Date.now() - started} ms; try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}\nCtrl-C stops them all.\n`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await Promise.all(nodes.map((n) => n.crash()));
+  process.exit(0);
+}
+
 function program(): Command {
   const cli = new Command("ringdht")
     .description("A Chord DHT node and its client")
@@ -149,6 +177,14 @@ function program(): Command {
     process.stdout.write(o.hex ? value.toString("hex") : value);
     if (o.hex || process.stdout.isTTY) process.stdout.write("\n");
   });
+  cli
+    .command("testnet")
+    .description("run N nodes in this process on loopback, one ring, until Ctrl-C")
+    .option("-n, --nodes <n>", "how many nodes", intIn(1, 2000), 10)
+    .option("--p2p-port <port>", "first P2P port (the others follow)", intIn(1, 65_535), 6600)
+    .option("--api-port <port>", "first API port (the others follow)", intIn(1, 65_535), 7600)
+    .option("--host <ip>", "loopback address to bind", "127.0.0.1")
+    .action(runTestnet);
   apiOption(
     cli.command("shutdown").description("ask a node to leave the network gracefully and exit"),
   ).action(async (o: { api: Address }) => {

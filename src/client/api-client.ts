@@ -18,7 +18,10 @@ export class ApiClient {
   private constructor(private readonly socket: Socket) {
     socket.on("data", (chunk: Buffer) => {
       try {
-        this.decoder.push(chunk, (frame) => this.onFrame(frame));
+        this.decoder.push(chunk, (frame) => {
+          this.onFrame(frame);
+          return true;
+        });
       } catch (err) {
         socket.destroy(err as Error);
       }

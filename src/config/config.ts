@@ -28,6 +28,8 @@ export interface Config {
   defaultStoreSeconds: number;
   maxStoreSeconds: number;
   replication: number;
+  successorListLength: number;
+  stabilizeIntervalMs: number;
   storeQuotaBytes: number;
   maxApiConnections: number;
   apiMaxInflight: number;
@@ -72,6 +74,8 @@ const DhtSection = Type.Object({
     `whole seconds from 1 to ${MAX_STORE_SECONDS_LIMIT}`,
   ),
   replication: int(1, MAX_REPLICATION, `a whole number of copies from 1 to ${MAX_REPLICATION}`),
+  successor_list_length: int(2, 32, "a whole number from 2 to 32"),
+  stabilize_interval_ms: int(10, 60_000, "milliseconds from 10 to 60000"),
   store_quota_bytes: int(65_536, 2 ** 48, "a whole number of bytes, at least 65536"),
   max_api_connections: int(1, 1_000_000, "a whole number from 1 to 1000000"),
   api_max_inflight: int(1, 65_536, "a whole number from 1 to 65536"),
@@ -101,41 +105,80 @@ export function defaultConfig(): Config {
 }
 
 export function parseConfig(text: string, file: string): LoadedConfig {
-  checkLines(text, file);
-  const ini = parseIni(text) as Raw;
+  const ini = parseIni(normalizeLines(text, file)) as Raw;
   const warnings: string[] = [];
   const global = { ...pickScalars(ini), ...asSection(ini.global) };
-  const dht = canonicalKeys(asSection(ini.dht), file, warnings);
+  const { values: dht, names } = canonicalKeys(asSection(ini.dht), file, warnings);
   const raw: Raw = { ...DEFAULTS, ...dht };
-  const converted = Value.Convert(DhtSection, raw) as Raw;
-  if (!Value.Check(DhtSection, converted)) throw firstError(converted, raw, file);
+  if (
+    !("default_store_duration" in dht) &&
+    isWholeNumber(raw.max_store_duration) &&
+    Number(raw.max_store_duration) >= 1
+  ) {
+    raw.default_store_duration = Math.min(
+      DEFAULTS.default_store_duration,
+      Number(raw.max_store_duration),
+    );
+  }
+  const converted = convert(raw);
+  if (!Value.Check(DhtSection, converted)) throw firstError(converted, raw, names, file);
   const section = converted as DhtSection;
   if (section.default_store_duration > section.max_store_duration) {
     throw new ConfigError(
       `${file}: [dht] default_store_duration: expected at most max_store_duration (${section.max_store_duration}), got ${section.default_store_duration}`,
     );
   }
+  if (section.replication > section.successor_list_length) {
+    throw new ConfigError(
+      `${file}: [dht] replication: expected at most successor_list_length (${section.successor_list_length}), got ${section.replication}`,
+    );
+  }
   const hostkey = global[GLOBAL_KEYS[0]];
   return { config: toConfig(section, typeof hostkey === "string" ? hostkey : undefined), warnings };
 }
 
-/** The ini library skips lines it cannot read; the spec wants them refused. */
-function checkLines(text: string, file: string): void {
+const isWholeNumber = (v: unknown): boolean =>
+  typeof v === "number"
+    ? Number.isSafeInteger(v)
+    : typeof v === "string" && /^\d{1,15}$/.test(v.trim());
+
+/** Whole numbers from their digits only (no truncation of 3.5 or 1e1); the rest as written. */
+function convert(raw: Raw): Raw {
+  const out: Raw = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const schema = DhtSection.properties[k as keyof DhtSection];
+    out[k] =
+      schema?.type === "integer" && typeof v === "string" && isWholeNumber(v) ? Number(v) : v;
+  }
+  return out;
+}
+
+/**
+ * The ini library skips lines it cannot read and misses section headers with
+ * a comment or indentation; the spec wants bad lines refused. Returns the text
+ * with headers tidied, or throws at the first line that is not `key = value`.
+ */
+function normalizeLines(text: string, file: string): string {
   let section = "global";
-  text.split(/\r?\n/).forEach((line, index) => {
-    const trimmed = line.trim();
-    if (trimmed === "" || trimmed.startsWith(";") || trimmed.startsWith("#")) return;
-    const header = /^\[([^\]]*)\]\s*([;#].*)?$/.exec(trimmed);
-    if (header !== null) {
-      section = header[1]!.trim();
-      return;
-    }
-    if ((section === "global" || section === "dht") && !trimmed.includes("=")) {
-      throw new ConfigError(
-        `${file}:${index + 1}: [${section}] malformed line "${trimmed}": expected key = value`,
-      );
-    }
-  });
+  return text
+    .split(/\r?\n/)
+    .map((line, index) => {
+      const trimmed = line.trim();
+      if (trimmed === "" || trimmed.startsWith(";") || trimmed.startsWith("#")) return line;
+      const header = /^\[([^\]]*)\]\s*([;#].*)?$/.exec(trimmed);
+      if (header !== null) {
+        section = header[1]!.trim();
+        return `[${section}]`;
+      }
+      const eq = trimmed.indexOf("=");
+      if ((section === "global" || section === "dht") && eq <= 0) {
+        throw new ConfigError(
+          `${file}:${index + 1}: [${section}] malformed line "${trimmed}": expected key = value`,
+        );
+      }
+      return line;
+    })
+    .join("\n");
 }
 
 function pickScalars(ini: Raw): Raw {
@@ -148,30 +191,43 @@ function asSection(v: unknown): Raw {
   return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Raw) : {};
 }
 
-/** Maps aliases to our names and warns about keys nobody knows. */
-function canonicalKeys(dht: Raw, file: string, warnings: string[]): Raw {
-  const out: Raw = {};
-  const aliased = Object.entries(dht).filter(([k]) => k in ALIASES);
+/** Maps aliases to our names (remembering which name the file used) and warns about unknown keys. */
+function canonicalKeys(
+  dht: Raw,
+  file: string,
+  warnings: string[],
+): { values: Raw; names: Record<string, string> } {
+  const values: Raw = {};
+  const names: Record<string, string> = {};
+  const text = (v: unknown) => (Array.isArray(v) ? v.join(",") : v);
   for (const [k, v] of Object.entries(dht)) {
     if (k in ALIASES) continue;
-    if (k in DEFAULTS) out[k] = Array.isArray(v) ? v.join(",") : v;
+    if (k in DEFAULTS) values[k] = text(v);
     else warnings.push(`${file}: [dht] unknown key "${k}" ignored (a typo?)`);
   }
-  for (const [alias, v] of aliased) {
+  for (const [alias, v] of Object.entries(dht).filter(([k]) => k in ALIASES)) {
     const name = ALIASES[alias]!;
-    if (name in out) warnings.push(`${file}: [dht] ${alias} ignored: ${name} is set too`);
-    else out[name] = Array.isArray(v) ? v.join(",") : v;
+    if (name in values) warnings.push(`${file}: [dht] ${alias} ignored: ${name} is set too`);
+    else {
+      values[name] = text(v);
+      names[name] = alias;
+    }
   }
-  return out;
+  return { values, names };
 }
 
-function firstError(converted: Raw, raw: Raw, file: string): ConfigError {
+function firstError(
+  converted: Raw,
+  raw: Raw,
+  names: Record<string, string>,
+  file: string,
+): ConfigError {
   const error = Value.Errors(DhtSection, converted).First();
   const key = error?.path.replace(/^\//, "") ?? "?";
   const prop = DhtSection.properties[key as keyof DhtSection];
   const expected = prop?.description ?? error?.message ?? "a valid value";
   return new ConfigError(
-    `${file}: [dht] ${key}: expected ${expected}, got ${JSON.stringify(raw[key])}`,
+    `${file}: [dht] ${names[key] ?? key}: expected ${expected}, got ${JSON.stringify(raw[key])}`,
   );
 }
 
@@ -187,6 +243,8 @@ function toConfig(s: DhtSection, hostkey: string | undefined): Config {
     defaultStoreSeconds: s.default_store_duration,
     maxStoreSeconds: s.max_store_duration,
     replication: s.replication,
+    successorListLength: s.successor_list_length,
+    stabilizeIntervalMs: s.stabilize_interval_ms,
     storeQuotaBytes: s.store_quota_bytes,
     maxApiConnections: s.max_api_connections,
     apiMaxInflight: s.api_max_inflight,

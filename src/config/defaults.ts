@@ -10,6 +10,8 @@ export const DEFAULTS = {
   default_store_duration: 3600,
   max_store_duration: 86_400,
   replication: 3,
+  successor_list_length: 5,
+  stabilize_interval_ms: 500,
   store_quota_bytes: 128 * 1024 * 1024,
   max_api_connections: 1024,
   api_max_inflight: 1024,

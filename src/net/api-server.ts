@@ -71,6 +71,8 @@ class ApiConnection {
   private pausedForInflight = false;
   private pausedForDrain = false;
   private ended = false;
+  /** Input read but not yet decoded because reading paused mid-chunk. */
+  private unread: Buffer | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -81,7 +83,11 @@ class ApiConnection {
       host: socket.remoteAddress ?? "?",
       port: socket.remotePort ?? 0,
     });
-    this.writer = new CoalescingWriter(socket, () => this.pauseForDrain());
+    this.writer = new CoalescingWriter(
+      socket,
+      () => this.pauseForDrain(),
+      () => this.resumeIfClear(),
+    );
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("end", () => {
       this.ended = true;
@@ -100,7 +106,7 @@ class ApiConnection {
 
   private onData(chunk: Buffer): void {
     try {
-      this.decoder.push(chunk, this.onFrame);
+      this.unread = this.decoder.push(chunk, this.onFrame);
     } catch (err) {
       if (!(err instanceof ApiProtocolError)) throw err;
       this.deps.log.warn(
@@ -111,12 +117,14 @@ class ApiConnection {
     }
   }
 
-  private readonly onFrame = (frame: Buffer): void => {
-    if (this.socket.destroyed) return;
+  /** Handles one frame; false stops the decoder (reading is paused). */
+  private readonly onFrame = (frame: Buffer): boolean => {
+    if (this.socket.destroyed) return false;
     const msg = decodeApi(frame, "client");
     if (msg.type === "put") this.onPut(msg);
     else if (msg.type === "get") this.onGet(msg);
     else this.onShutdown();
+    return !this.pausedForInflight && !this.pausedForDrain;
   };
 
   private onPut(msg: ApiPut): void {
@@ -160,8 +168,8 @@ class ApiConnection {
       );
     }
     if (this.pausedForInflight && this.inflight <= this.opts.maxInflightPerConnection / 2) {
+      // Reading resumes once the writer has flushed these replies (onFlushed).
       this.pausedForInflight = false;
-      this.resumeIfClear();
     }
     this.finishIfDone();
   }
@@ -185,8 +193,14 @@ class ApiConnection {
   }
 
   private resumeIfClear(): void {
-    if (!this.pausedForDrain && !this.pausedForInflight && !this.socket.destroyed)
-      this.socket.resume();
+    if (this.pausedForDrain || this.pausedForInflight || this.socket.destroyed) return;
+    const unread = this.unread;
+    if (unread !== undefined) {
+      this.unread = undefined;
+      this.onData(unread);
+      if (this.pausedForDrain || this.pausedForInflight) return;
+    }
+    this.socket.resume();
   }
 
   /** After the client half-closes, answer what is in flight, then close. */

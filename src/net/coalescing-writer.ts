@@ -12,6 +12,7 @@ export class CoalescingWriter {
   constructor(
     private readonly socket: Socket,
     private readonly onBlocked: () => void,
+    private readonly onFlushed: () => void = () => {},
   ) {}
 
   write(buf: Buffer): void {
@@ -35,5 +36,6 @@ export class CoalescingWriter {
     this.queue = [];
     this.queuedBytes = 0;
     if (!this.socket.write(data)) this.onBlocked();
+    else this.onFlushed();
   };
 }

@@ -37,8 +37,8 @@ interface Expiry {
   id: KeyId;
 }
 
-export class Store {
-  private readonly map = new Map<KeyId, Versioned>();
+export class Store<R extends Versioned = Versioned> {
+  private readonly map = new Map<KeyId, R>();
   private expiries = new TinyQueue<Expiry>([], (a, b) => a.deadline - b.deadline);
   private used = 0;
 
@@ -53,7 +53,7 @@ export class Store {
     return this.used;
   }
 
-  put(id: KeyId, rec: Versioned, now: number): PutOutcome {
+  put(id: KeyId, rec: R, now: number): PutOutcome {
     if (rec.value.length === 0) return "empty";
     if (now > rec.deadline) return "expired";
     const old = this.get(id, now);
@@ -76,7 +76,7 @@ export class Store {
   }
 
   /** The live record under `id`; an expired one is dropped on the way. */
-  get(id: KeyId, now: number): Versioned | undefined {
+  get(id: KeyId, now: number): R | undefined {
     const rec = this.map.get(id);
     if (rec === undefined || now <= rec.deadline) return rec;
     this.delete(id);
@@ -109,7 +109,7 @@ export class Store {
   }
 
   /** Every live record (expired ones are skipped, not removed). */
-  *entries(now: number): IterableIterator<[KeyId, Versioned]> {
+  *entries(now: number): IterableIterator<[KeyId, R]> {
     for (const entry of this.map) if (now <= entry[1].deadline) yield entry;
   }
 

@@ -18,22 +18,33 @@ export class FrameDecoder {
 
   /**
    * Feeds a chunk; calls `onFrame` for every whole frame, in order. A frame
-   * may be a view into `chunk`. Throws ApiProtocolError at the first bad header;
-   * the decoder must not be used after that.
+   * may be a view into `chunk`. When `onFrame` returns false the decoder stops
+   * and returns the unread rest of the chunk (which starts at a frame
+   * boundary), for the caller to push again when it is ready; otherwise it
+   * returns undefined. Throws ApiProtocolError at the first bad header; the
+   * decoder must not be used after that.
    */
-  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+  push(chunk: Buffer, onFrame: (frame: Buffer) => unknown): Buffer | undefined {
     let offset = 0;
     if (this.partial !== undefined) {
-      offset = this.fillPartial(chunk, onFrame);
-      if (this.partial !== undefined) return;
+      const filled = this.fillPartial(chunk);
+      offset = filled.used;
+      if (filled.frame === undefined) return undefined;
+      if (onFrame(filled.frame) === false) return this.rest(chunk, offset);
     }
     while (chunk.length - offset >= API_HEADER_BYTES) {
       const size = this.checkHeader(chunk.readUInt16BE(offset), chunk.readUInt16BE(offset + 2));
       if (chunk.length - offset < size) break;
-      onFrame(chunk.subarray(offset, offset + size));
+      const frame = chunk.subarray(offset, offset + size);
       offset += size;
+      if (onFrame(frame) === false) return this.rest(chunk, offset);
     }
     if (offset < chunk.length) this.startPartial(chunk.subarray(offset));
+    return undefined;
+  }
+
+  private rest(chunk: Buffer, offset: number): Buffer | undefined {
+    return offset < chunk.length ? chunk.subarray(offset) : undefined;
   }
 
   private checkHeader(size: number, type: number): number {
@@ -52,15 +63,15 @@ export class FrameDecoder {
     this.filled = rest.length;
   }
 
-  /** Completes the held frame from `chunk`; returns how much of chunk it used. */
-  private fillPartial(chunk: Buffer, onFrame: (frame: Buffer) => void): number {
+  /** Completes the held frame from `chunk`: how much of chunk it used, and the frame once whole. */
+  private fillPartial(chunk: Buffer): { used: number; frame?: Buffer } {
     let used = 0;
     let partial = this.partial!;
     if (partial.length === API_HEADER_BYTES && this.filled < API_HEADER_BYTES) {
       used = Math.min(API_HEADER_BYTES - this.filled, chunk.length);
       chunk.copy(partial, this.filled, 0, used);
       this.filled += used;
-      if (this.filled < API_HEADER_BYTES) return used;
+      if (this.filled < API_HEADER_BYTES) return { used };
       const size = this.checkHeader(partial.readUInt16BE(0), partial.readUInt16BE(2));
       if (size > API_HEADER_BYTES) {
         const grown = Buffer.allocUnsafe(size);
@@ -73,11 +84,9 @@ export class FrameDecoder {
     chunk.copy(partial, this.filled, used, used + take);
     this.filled += take;
     used += take;
-    if (this.filled === partial.length) {
-      this.partial = undefined;
-      this.filled = 0;
-      onFrame(partial);
-    }
-    return used;
+    if (this.filled < partial.length) return { used };
+    this.partial = undefined;
+    this.filled = 0;
+    return { used, frame: partial };
   }
 }

@@ -5,8 +5,12 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { type NodeProcess, runCli, startNodeProcess, tempFile } from "../harness/process.js";
+import { cleanupAll } from "../harness/cleanup.js";
+import { runCli, startNodeProcess, tempFile } from "../harness/process.js";
 import { RawClient } from "../harness/raw-socket.js";
+
+/** Every test fails rather than hangs; teardown still runs (after hooks). */
+const PER_TEST = { timeout: 20_000 };
 
 const CONFIG = "[dht]\napi_address = 127.0.0.1:0\np2p_address = 127.0.0.1:0\n";
 const PACKAGE = JSON.parse(
@@ -15,17 +19,17 @@ const PACKAGE = JSON.parse(
 
 const sha256 = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest();
 
-describe("ringdht CLI against a spawned node", { timeout: 60_000 }, () => {
-  let node: NodeProcess;
+after(cleanupAll);
+
+describe("ringdht CLI against a spawned node", () => {
   let api: string;
   let port: number;
   before(async () => {
-    ({ node, apiPort: port } = await startNodeProcess(CONFIG));
+    ({ apiPort: port } = await startNodeProcess(CONFIG));
     api = `127.0.0.1:${port}`;
   });
-  after(() => node.kill("SIGKILL"));
 
-  test("put KEY VALUE, then get KEY prints exactly the value", async () => {
+  test("put KEY VALUE, then get KEY prints exactly the value", PER_TEST, async () => {
     const put = await runCli(["put", "greeting", "hello, world", "--api", api]);
     assert.equal(put.status, 0, put.stderr);
     const get = await runCli(["get", "greeting", "--api", api]);
@@ -37,14 +41,14 @@ describe("ringdht CLI against a spawned node", { timeout: 60_000 }, () => {
     c.destroy();
   });
 
-  test("get of a missing key exits 1 and prints nothing on stdout", async () => {
+  test("get of a missing key exits 1 and prints nothing on stdout", PER_TEST, async () => {
     const r = await runCli(["get", "nobody-put-this", "--api", api]);
     assert.equal(r.status, 1, r.stderr);
     assert.equal(r.stdout.length, 0);
     assert.match(r.stderr, /not found/);
   });
 
-  test("put --file with binary bytes, get --hex prints their hex", async () => {
+  test("put --file with binary bytes, get --hex prints their hex", PER_TEST, async () => {
     const bytes = Buffer.concat([Buffer.from([0x00, 0xff, 0x0a, 0x0d, 0x80]), randomBytes(2000)]);
     const file = tempFile("value.bin", bytes);
     const put = await runCli(["put", "binary", "--file", file, "--ttl", "600", "--api", api]);
@@ -56,7 +60,7 @@ describe("ringdht CLI against a spawned node", { timeout: 60_000 }, () => {
     assert.deepEqual(raw.stdout, bytes);
   });
 
-  test("the value comes from stdin when none is given, or when it is '-'", async () => {
+  test("the value comes from stdin when none is given, or when it is '-'", PER_TEST, async () => {
     const piped = randomBytes(512);
     const put = await runCli(["put", "from-stdin", "--api", api], { input: piped });
     assert.equal(put.status, 0, put.stderr);
@@ -68,13 +72,13 @@ describe("ringdht CLI against a spawned node", { timeout: 60_000 }, () => {
     assert.equal((await runCli(["get", "from-dash", "--api", api])).stdout.toString(), "dashed\n");
   });
 
-  test("an empty stdin value is refused with status 2", async () => {
+  test("an empty stdin value is refused with status 2", PER_TEST, async () => {
     const r = await runCli(["put", "empty", "--api", api], { input: "" });
     assert.equal(r.status, 2, r.stderr);
     assert.equal((await runCli(["get", "empty", "--api", api])).status, 1);
   });
 
-  test("a 0x + 64 hex digit KEY is used raw", async () => {
+  test("a 0x + 64 hex digit KEY is used raw", PER_TEST, async () => {
     const keyHex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     const put = await runCli(["put", `0x${keyHex}`, "raw-keyed", "--api", api]);
     assert.equal(put.status, 0, put.stderr);
@@ -85,7 +89,7 @@ describe("ringdht CLI against a spawned node", { timeout: 60_000 }, () => {
     assert.equal(get.stdout.toString(), "raw-keyed");
   });
 
-  test("bad usage exits 2: unknown command, bad --api, bad --ttl", async () => {
+  test("bad usage exits 2: unknown command, bad --api, bad --ttl", PER_TEST, async () => {
     for (const args of [
       ["frobnicate"],
       ["get", "k", "--api", "not-an-address"],
@@ -97,7 +101,7 @@ describe("ringdht CLI against a spawned node", { timeout: 60_000 }, () => {
     }
   });
 
-  test("--version prints the package.json version; --help exits 0", async () => {
+  test("--version prints the package.json version; --help exits 0", PER_TEST, async () => {
     const v = await runCli(["--version"]);
     assert.equal(v.status, 0);
     assert.equal(v.stdout.toString(), `${PACKAGE.version}\n`);
@@ -110,10 +114,12 @@ describe("ringdht CLI against a spawned node", { timeout: 60_000 }, () => {
   });
 });
 
-describe("ringdht shutdown", { timeout: 30_000 }, () => {
-  test("makes the node exit 0; afterwards get on its port exits 3 (unreachable)", async () => {
-    const { node, apiPort } = await startNodeProcess(CONFIG);
-    try {
+describe("ringdht shutdown", () => {
+  test(
+    "makes the node exit 0; afterwards get on its port exits 3 (unreachable)",
+    PER_TEST,
+    async () => {
+      const { node, apiPort } = await startNodeProcess(CONFIG);
       const api = `127.0.0.1:${apiPort}`;
       const r = await runCli(["shutdown", "--api", api]);
       assert.equal(r.status, 0, r.stderr);
@@ -128,8 +134,6 @@ describe("ringdht shutdown", { timeout: 30_000 }, () => {
         assert.equal(dead.status, 3, `${args.join(" ")}: ${dead.stderr}`);
         assert.match(dead.stderr, new RegExp(api.replace(/\./g, "\\.")));
       }
-    } finally {
-      await node.kill("SIGKILL");
-    }
-  });
+    },
+  );
 });

@@ -19,6 +19,9 @@ import {
   rawMessage,
 } from "./wire.js";
 
+/** Every test fails rather than hangs; teardown still runs (after hooks). */
+const PER_TEST = { timeout: 20_000 };
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A malformed message and why it is malformed. */
@@ -87,57 +90,69 @@ export function defineApiContractTests(start: () => Promise<ApiTarget>): void {
     await target?.stop();
   });
 
-  test("the spec's worked examples give byte-exact SUCCESS and FAILURE replies", async () => {
-    const c = await open();
-    const put = Buffer.from(`002d028a000c0400${"03".repeat(32)}0102030405`, "hex");
-    await c.write(Buffer.concat([put, Buffer.from(`0024028b${"03".repeat(32)}`, "hex")]));
-    await c.waitForReplies(1);
-    await c.write(Buffer.from(`0024028b${"04".repeat(32)}`, "hex"));
-    await c.waitForReplies(2);
-    assert.equal(
-      c.received.toString("hex"),
-      `0029028c${"03".repeat(32)}0102030405` + `0024028d${"04".repeat(32)}`,
-    );
-  });
+  test(
+    "the spec's worked examples give byte-exact SUCCESS and FAILURE replies",
+    PER_TEST,
+    async () => {
+      const c = await open();
+      const put = Buffer.from(`002d028a000c0400${"03".repeat(32)}0102030405`, "hex");
+      await c.write(Buffer.concat([put, Buffer.from(`0024028b${"03".repeat(32)}`, "hex")]));
+      await c.waitForReplies(1);
+      await c.write(Buffer.from(`0024028b${"04".repeat(32)}`, "hex"));
+      await c.waitForReplies(2);
+      assert.equal(
+        c.received.toString("hex"),
+        `0029028c${"03".repeat(32)}0102030405` + `0024028d${"04".repeat(32)}`,
+      );
+    },
+  );
 
-  test("1,000 pipelined requests in one write: 500 PUTs then 500 GETs -> 500 SUCCESS", async () => {
-    const c = await open();
-    const n = 500;
-    const keys = Array.from({ length: n }, (_, i) => keyOf(`pipelined-${i}`));
-    const values = keys.map((_, i) => Buffer.from(`value ${i};`.repeat(1 + (i % 13))));
-    const batch = Buffer.concat([
-      ...keys.map((k, i) => putMsg(k, values[i]!)),
-      ...keys.map((k) => getMsg(k)),
-    ]);
-    await c.write(batch);
-    const replies = await c.waitForReplies(n);
-    const grouped = byKey(replies);
-    assert.equal(grouped.size, n, "one reply per key");
-    keys.forEach((k, i) => {
-      const list = grouped.get(k.toString("latin1"));
-      assert.equal(list?.length, 1, `key ${i}: exactly one reply`);
-      assertSuccess(list[0], k, values[i]!);
-    });
-    // A sentinel GET: nothing else was sent before its reply.
-    const sentinel = keyOf("pipelined-sentinel");
-    await c.write(getMsg(sentinel));
-    const all = await c.waitForReplies(n + 1);
-    assert.equal(all[n]?.type, ApiTypes.Failure);
-    assert.ok(all[n]?.key.equals(sentinel));
-    assert.equal(c.replies.length, n + 1);
-  });
+  test(
+    "1,000 pipelined requests in one write: 500 PUTs then 500 GETs -> 500 SUCCESS",
+    PER_TEST,
+    async () => {
+      const c = await open();
+      const n = 500;
+      const keys = Array.from({ length: n }, (_, i) => keyOf(`pipelined-${i}`));
+      const values = keys.map((_, i) => Buffer.from(`value ${i};`.repeat(1 + (i % 13))));
+      const batch = Buffer.concat([
+        ...keys.map((k, i) => putMsg(k, values[i]!)),
+        ...keys.map((k) => getMsg(k)),
+      ]);
+      await c.write(batch);
+      const replies = await c.waitForReplies(n);
+      const grouped = byKey(replies);
+      assert.equal(grouped.size, n, "one reply per key");
+      keys.forEach((k, i) => {
+        const list = grouped.get(k.toString("latin1"));
+        assert.equal(list?.length, 1, `key ${i}: exactly one reply`);
+        assertSuccess(list[0], k, values[i]!);
+      });
+      // A sentinel GET: nothing else was sent before its reply.
+      const sentinel = keyOf("pipelined-sentinel");
+      await c.write(getMsg(sentinel));
+      const all = await c.waitForReplies(n + 1);
+      assert.equal(all[n]?.type, ApiTypes.Failure);
+      assert.ok(all[n]?.key.equals(sentinel));
+      assert.equal(c.replies.length, n + 1);
+    },
+  );
 
-  test("a PUT sent one byte per write is stored; a GET sent the same way sees it", async () => {
-    const c = await open();
-    const key = keyOf("bytewise");
-    const value = Buffer.from("one byte at a time");
-    await c.writeBytewise(putMsg(key, value, 0, 0), probe);
-    await c.writeBytewise(getMsg(key), probe);
-    const [reply] = await c.waitForReplies(1);
-    assertSuccess(reply, key, value);
-    const other = await open();
-    assert.deepEqual(await other.get(key), value);
-  });
+  test(
+    "a PUT sent one byte per write is stored; a GET sent the same way sees it",
+    PER_TEST,
+    async () => {
+      const c = await open();
+      const key = keyOf("bytewise");
+      const value = Buffer.from("one byte at a time");
+      await c.writeBytewise(putMsg(key, value, 0, 0), probe);
+      await c.writeBytewise(getMsg(key), probe);
+      const [reply] = await c.waitForReplies(1);
+      assertSuccess(reply, key, value);
+      const other = await open();
+      assert.deepEqual(await other.get(key), value);
+    },
+  );
 
   describe("malformed input closes only its own connection, without a reply", () => {
     const keptKey = keyOf("malformed-kept");
@@ -151,7 +166,7 @@ export function defineApiContractTests(start: () => Promise<ApiTarget>): void {
     });
 
     for (const bad of MALFORMED_CASES) {
-      test(bad.name, { timeout: 10_000 }, async () => {
+      test(bad.name, PER_TEST, async () => {
         const c = await open();
         if (bad.bytewise) await c.writeBytewise(bad.bytes, probe);
         else await c.write(bad.bytes).catch(() => {});
@@ -168,7 +183,7 @@ export function defineApiContractTests(start: () => Promise<ApiTarget>): void {
     }
   });
 
-  test("200 concurrent clients each PUT and GET their own key", { timeout: 20_000 }, async () => {
+  test("200 concurrent clients each PUT and GET their own key", PER_TEST, async () => {
     const n = 200;
     const conns = await Promise.all(Array.from({ length: n }, () => open()));
     const results = await Promise.all(
@@ -184,7 +199,7 @@ export function defineApiContractTests(start: () => Promise<ApiTarget>): void {
     for (const c of conns) c.destroy();
   });
 
-  test("ttl=1: readable at 0.5 s, gone within 3 s, never before 1 s", async () => {
+  test("ttl=1: readable at 0.5 s, gone within 3 s, never before 1 s", PER_TEST, async () => {
     const c = await open();
     const key = keyOf("ttl-one-second");
     const value = Buffer.from("short-lived");
@@ -205,7 +220,7 @@ export function defineApiContractTests(start: () => Promise<ApiTarget>): void {
     }
   });
 
-  test("a later PUT replaces the value, on this connection and on others", async () => {
+  test("a later PUT replaces the value, on this connection and on others", PER_TEST, async () => {
     const c = await open();
     const key = keyOf("overwrite");
     const v1 = Buffer.from("the first, longer value");
@@ -217,7 +232,7 @@ export function defineApiContractTests(start: () => Promise<ApiTarget>): void {
     assert.deepEqual(await other.get(key), v2);
   });
 
-  test("the largest value (65,495 bytes) is stored and read back exactly", async () => {
+  test("the largest value (65,495 bytes) is stored and read back exactly", PER_TEST, async () => {
     const c = await open();
     const key = keyOf("largest");
     const value = randomBytes(MAX_VALUE_BYTES);
@@ -231,7 +246,7 @@ export function defineApiContractTests(start: () => Promise<ApiTarget>): void {
     assert.deepEqual(await other.get(key), value);
   });
 
-  test("read-your-writes: a GET in the same write as its PUT sees it", async () => {
+  test("read-your-writes: a GET in the same write as its PUT sees it", PER_TEST, async () => {
     const c = await open();
     const overwritten = keyOf("ryw-overwritten");
     await c.write(putMsg(overwritten, Buffer.from("old")));
@@ -256,7 +271,7 @@ export function defineApiContractTests(start: () => Promise<ApiTarget>): void {
     assertSuccess(last[0], overwritten, Buffer.from("new"));
   });
 
-  test("every GET gets exactly one reply, FAILURE for each missing key", async () => {
+  test("every GET gets exactly one reply, FAILURE for each missing key", PER_TEST, async () => {
     const c = await open();
     const stored = keyOf("one-reply-stored");
     await c.write(putMsg(stored, Buffer.from("here")));
@@ -287,56 +302,64 @@ export function defineApiContractTests(start: () => Promise<ApiTarget>): void {
     for (const r of here) assertSuccess(r, stored, Buffer.from("here"));
   });
 
-  test("clients hanging up mid-message or with GETs in flight do not affect the node", async () => {
-    const keeper = await open();
-    const key = keyOf("hangup");
-    const big = randomBytes(MAX_VALUE_BYTES);
-    await keeper.write(putMsg(key, big));
-    assert.deepEqual(await keeper.get(key), big);
+  test(
+    "clients hanging up mid-message or with GETs in flight do not affect the node",
+    PER_TEST,
+    async () => {
+      const keeper = await open();
+      const key = keyOf("hangup");
+      const big = randomBytes(MAX_VALUE_BYTES);
+      await keeper.write(putMsg(key, big));
+      assert.deepEqual(await keeper.get(key), big);
 
-    const put = putMsg(keyOf("hangup-never-complete"), Buffer.from("never complete"));
-    const cuts = [
-      put.subarray(0, 2), // mid-header
-      put.subarray(0, 20), // mid-body
-      Buffer.concat(Array.from({ length: 200 }, () => getMsg(key))), // 13 MB of replies owed
-    ];
-    for (const bytes of cuts) {
+      const put = putMsg(keyOf("hangup-never-complete"), Buffer.from("never complete"));
+      const cuts = [
+        put.subarray(0, 2), // mid-header
+        put.subarray(0, 20), // mid-body
+        Buffer.concat(Array.from({ length: 200 }, () => getMsg(key))), // 13 MB of replies owed
+      ];
+      for (const bytes of cuts) {
+        const c = await open();
+        await c.write(bytes);
+        c.destroy();
+        await c.closed;
+        const next = await open();
+        await next.write(putMsg(keyOf("hangup-next"), bytes.subarray(0, 1)));
+        assert.deepEqual(await next.get(keyOf("hangup-next")), bytes.subarray(0, 1));
+        next.destroy();
+      }
+      assert.equal(keeper.isClosed, false);
+      assert.deepEqual(await keeper.get(key), big);
+      assert.equal(await keeper.get(keyOf("hangup-never-complete")), undefined);
+    },
+  );
+
+  test(
+    "half-close: after PUT+GET and end(), the GET reply still arrives, then the node closes",
+    PER_TEST,
+    async () => {
       const c = await open();
-      await c.write(bytes);
-      c.destroy();
+      const key = keyOf("half-close");
+      const value = Buffer.from("answered after FIN");
+      await c.write(Buffer.concat([putMsg(key, value), getMsg(key)]));
+      c.end();
       await c.closed;
-      const next = await open();
-      await next.write(putMsg(keyOf("hangup-next"), bytes.subarray(0, 1)));
-      assert.deepEqual(await next.get(keyOf("hangup-next")), bytes.subarray(0, 1));
-      next.destroy();
-    }
-    assert.equal(keeper.isClosed, false);
-    assert.deepEqual(await keeper.get(key), big);
-    assert.equal(await keeper.get(keyOf("hangup-never-complete")), undefined);
-  });
+      assert.equal(c.replies.length, 1);
+      assertSuccess(c.replies[0], key, value);
+      assert.equal(c.endedByPeer, true, "the node ended its side in order (FIN, no reset)");
+      assert.equal(c.received.length, 36 + value.length);
 
-  test("half-close: after PUT+GET and end(), the GET reply still arrives, then the node closes", async () => {
-    const c = await open();
-    const key = keyOf("half-close");
-    const value = Buffer.from("answered after FIN");
-    await c.write(Buffer.concat([putMsg(key, value), getMsg(key)]));
-    c.end();
-    await c.closed;
-    assert.equal(c.replies.length, 1);
-    assertSuccess(c.replies[0], key, value);
-    assert.equal(c.endedByPeer, true, "the node ended its side in order (FIN, no reset)");
-    assert.equal(c.received.length, 36 + value.length);
-
-    // Many large replies still owed at the FIN all arrive.
-    const c2 = await open();
-    const big = randomBytes(MAX_VALUE_BYTES);
-    const bigKey = keyOf("half-close-big");
-    await c2.write(
-      Buffer.concat([putMsg(bigKey, big), ...Array.from({ length: 100 }, () => getMsg(bigKey))]),
-    );
-    c2.end();
-    await c2.closed;
-    assert.equal(c2.replies.length, 100);
-    for (const r of c2.replies) assertSuccess(r, bigKey, big);
-  });
+      // Many large replies still owed at the FIN all arrive.
+      const c2 = await open();
+      const big = randomBytes(MAX_VALUE_BYTES);
+      const bigKey = keyOf("half-close-big");
+      await c2.write(
+        Buffer.concat([putMsg(bigKey, big), ...Array.from({ length: 100 }, () => getMsg(bigKey))]),
+      );
+      c2.end();
+      await c2.closed;
+      assert.equal(c2.replies.length, 100);
+      for (const r of c2.replies) assertSuccess(r, bigKey, big);
+    },
+  );
 }

@@ -8,6 +8,7 @@ import type { Logger } from "../../src/log.js";
 import type { Address } from "../../src/net/address.js";
 import { ApiServer } from "../../src/net/api-server.js";
 import type { Dht, PutRequest } from "../../src/ports.js";
+import { onCleanup } from "./cleanup.js";
 import type { LogLine } from "./process.js";
 
 export interface PendingPut {
@@ -94,5 +95,6 @@ export async function startControlledServer(
     },
   );
   const address = await server.listen();
+  onCleanup(() => server.close());
   return { dht, server, address, lines };
 }

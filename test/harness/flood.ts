@@ -5,6 +5,7 @@
 
 import { readFile } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
+import { onCleanup } from "./cleanup.js";
 import { getMsg } from "./wire.js";
 
 export interface FloodResult {
@@ -36,6 +37,9 @@ export async function floodGetsWithoutReading(opts: {
       s.on("error", () => {});
       resolve(s);
     });
+  });
+  onCleanup(() => {
+    socket.destroy();
   });
   socket.pause(); // never read: replies pile up in the kernel, then in the node
   const batch = Buffer.concat(

@@ -4,6 +4,7 @@
 import { parseConfig } from "../../src/config/config.js";
 import { silentLogger } from "../../src/log.js";
 import { RingDhtNode } from "../../src/node.js";
+import { onCleanup } from "./cleanup.js";
 import type { ApiTarget } from "./target.js";
 
 /** A [dht] section on loopback with OS-picked ports, plus extra `key = value` lines. */
@@ -17,10 +18,12 @@ export function loopbackConfig(...extraLines: string[]): string {
   ].join("\n");
 }
 
-/** Starts a node in this process from INI text; resolves once its API listens. */
+/** Starts a node in this process from INI text; resolves once its API listens. Stopped at cleanupAll(). */
 export async function startInProcessNode(configText = loopbackConfig()): Promise<RingDhtNode> {
   const { config } = parseConfig(configText, "(test config)");
-  return RingDhtNode.start(config, { log: silentLogger() });
+  const node = await RingDhtNode.start(config, { log: silentLogger() });
+  onCleanup(() => node.stop("test cleanup"));
+  return node;
 }
 
 /** An in-process node as a target of the shared API suite. */

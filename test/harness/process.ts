@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { onCleanup } from "./cleanup.js";
 import type { ApiTarget } from "./target.js";
 
 /** The compiled CLI (tests run from dist/test/harness/). */
@@ -160,13 +161,16 @@ export class NodeProcess {
   }
 }
 
-/** Spawns `ringdht node -c FILE` with JSON logs; does not wait for anything. */
+/** Spawns `ringdht node -c FILE` with JSON logs; does not wait. SIGKILLed at cleanupAll(). */
 export function spawnNodeProcess(configFile: string): NodeProcess {
   const proc = spawn(process.execPath, [CLI_PATH, "node", "-c", configFile], {
     env: { ...process.env, RINGDHT_LOG_FORMAT: "json" },
     stdio: ["ignore", "ignore", "pipe"],
   });
-  return new NodeProcess(proc, configFile);
+  const node = new NodeProcess(proc, configFile);
+  const unregister = onCleanup(() => node.kill("SIGKILL").then(() => {}));
+  void node.exited.then(unregister);
+  return node;
 }
 
 export interface StartedNode {
@@ -232,6 +236,9 @@ export function runCli(
     stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
   });
   if (opts.input !== undefined) proc.stdin!.end(opts.input);
+  const unregister = onCleanup(() => {
+    proc.kill("SIGKILL");
+  });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   proc.stdout!.on("data", (c: Buffer) => stdout.push(c));
@@ -249,6 +256,7 @@ export function runCli(
     // 'close' fires after the process exited and its stdio streams ended.
     proc.once("close", (status, signal) => {
       clearTimeout(timer);
+      unregister();
       resolve({
         status,
         signal,

@@ -3,6 +3,7 @@
 // reports the node's end-of-stream and the socket's close as promises.
 
 import { connect, type Socket } from "node:net";
+import { onCleanup } from "./cleanup.js";
 import { getMsg, parseReplies, type Reply } from "./wire.js";
 
 interface ReplyWaiter {
@@ -29,6 +30,9 @@ export class RawClient {
 
   private constructor(readonly socket: Socket) {
     this.localPort = socket.localPort ?? 0;
+    const unregister = onCleanup(() => {
+      socket.destroy();
+    });
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("error", (err) => {
       this.error ??= err;
@@ -42,6 +46,7 @@ export class RawClient {
     this.closed = new Promise((resolve) =>
       socket.once("close", () => {
         this.isClosed = true;
+        unregister();
         const waiters = this.waiters;
         this.waiters = [];
         for (const w of waiters) {

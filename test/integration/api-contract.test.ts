@@ -1,9 +1,12 @@
 // The DHT API contract against an in-process node over real TCP.
 
-import { describe } from "node:test";
+import { after, describe } from "node:test";
 import { defineApiContractTests } from "../harness/api-suite.js";
+import { cleanupAll } from "../harness/cleanup.js";
 import { inProcessTarget } from "../harness/in-process.js";
 
-describe("DHT API contract, in-process node", { timeout: 60_000 }, () => {
+after(cleanupAll);
+
+describe("DHT API contract, in-process node", () => {
   defineApiContractTests(() => inProcessTarget());
 });

@@ -6,10 +6,14 @@ import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import type { RingDhtNode } from "../../src/node.js";
+import { cleanupAll } from "../harness/cleanup.js";
 import { floodGetsWithoutReading } from "../harness/flood.js";
 import { loopbackConfig, startInProcessNode } from "../harness/in-process.js";
 import { RawClient } from "../harness/raw-socket.js";
 import { keyOf, MAX_VALUE_BYTES, putMsg, SHUTDOWN_MSG } from "../harness/wire.js";
+
+/** Every test fails rather than hangs; teardown still runs (after hooks). */
+const PER_TEST = { timeout: 20_000 };
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -25,23 +29,21 @@ function tryConnect(port: number): Promise<string> {
   });
 }
 
+after(cleanupAll);
+
 describe("DHT SHUTDOWN from a loopback client", () => {
-  test("stops the node: every connection closes, the API port refuses", async () => {
+  test("stops the node: every connection closes, the API port refuses", PER_TEST, async () => {
     const node = await startInProcessNode();
-    try {
-      const port = node.apiAddress.port;
-      const bystander = await RawClient.connect(port);
-      const c = await RawClient.connect(port);
-      await c.write(SHUTDOWN_MSG);
-      const reason = await node.closed;
-      assert.match(reason, /DHT SHUTDOWN/);
-      await c.closed;
-      await bystander.closed;
-      assert.equal(c.bytesReceived, 0);
-      assert.equal(await tryConnect(port), "ECONNREFUSED");
-    } finally {
-      await node.stop("test teardown");
-    }
+    const port = node.apiAddress.port;
+    const bystander = await RawClient.connect(port);
+    const c = await RawClient.connect(port);
+    await c.write(SHUTDOWN_MSG);
+    const reason = await node.closed;
+    assert.match(reason, new RegExp(`DHT SHUTDOWN from 127\\.0\\.0\\.1:${c.localPort}`));
+    await c.closed;
+    await bystander.closed;
+    assert.equal(c.bytesReceived, 0);
+    assert.equal(await tryConnect(port), "ECONNREFUSED");
   });
 });
 
@@ -52,31 +54,37 @@ describe("TTL policy from the configuration", () => {
       loopbackConfig("default_store_duration = 1", "max_store_duration = 1"),
     );
   });
-  after(() => node.stop("test teardown"));
 
-  test("ttl above max_store_duration and ttl=0 (default) both expire after 1 s", async () => {
-    const c = await RawClient.connect(node.apiAddress.port);
-    const clamped = keyOf("ttl-clamped");
-    const defaulted = keyOf("ttl-default");
-    const sentAt = Date.now();
-    await c.write(
-      Buffer.concat([putMsg(clamped, Buffer.from("a"), 3600), putMsg(defaulted, Buffer.from("b"))]),
-    );
-    await sleep(500 - (Date.now() - sentAt));
-    assert.deepEqual(await c.get(clamped), Buffer.from("a"));
-    assert.deepEqual(await c.get(defaulted), Buffer.from("b"));
-    for (;;) {
-      const [a, b] = [await c.get(clamped), await c.get(defaulted)];
-      const elapsed = Date.now() - sentAt;
-      if (a === undefined && b === undefined) {
-        assert.ok(elapsed >= 1000, `expired early, after ${elapsed} ms`);
-        break;
+  test(
+    "ttl above max_store_duration and ttl=0 (default) both expire after 1 s",
+    PER_TEST,
+    async () => {
+      const c = await RawClient.connect(node.apiAddress.port);
+      const clamped = keyOf("ttl-clamped");
+      const defaulted = keyOf("ttl-default");
+      const sentAt = Date.now();
+      await c.write(
+        Buffer.concat([
+          putMsg(clamped, Buffer.from("a"), 3600),
+          putMsg(defaulted, Buffer.from("b")),
+        ]),
+      );
+      await sleep(500 - (Date.now() - sentAt));
+      assert.deepEqual(await c.get(clamped), Buffer.from("a"));
+      assert.deepEqual(await c.get(defaulted), Buffer.from("b"));
+      for (;;) {
+        const [a, b] = [await c.get(clamped), await c.get(defaulted)];
+        const elapsed = Date.now() - sentAt;
+        if (a === undefined && b === undefined) {
+          assert.ok(elapsed >= 1000, `expired early, after ${elapsed} ms`);
+          break;
+        }
+        assert.ok(elapsed < 3000, `still readable after ${elapsed} ms`);
+        await sleep(100);
       }
-      assert.ok(elapsed < 3000, `still readable after ${elapsed} ms`);
-      await sleep(100);
-    }
-    c.destroy();
-  });
+      c.destroy();
+    },
+  );
 });
 
 describe("backpressure: a client that floods GETs and never reads", () => {
@@ -84,7 +92,6 @@ describe("backpressure: a client that floods GETs and never reads", () => {
   before(async () => {
     node = await startInProcessNode();
   });
-  after(() => node.stop("test teardown"));
 
   test("the node stops reading it while other clients keep getting answers", {
     timeout: 30_000,

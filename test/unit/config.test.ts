@@ -20,6 +20,8 @@ const DEFAULT_CONFIG: Config = {
   defaultStoreSeconds: 3600,
   maxStoreSeconds: 86_400,
   replication: 3,
+  successorListLength: 5,
+  stabilizeIntervalMs: 500,
   storeQuotaBytes: 128 * 1024 * 1024,
   maxApiConnections: 1024,
   apiMaxInflight: 1024,
@@ -128,6 +130,8 @@ describe("config: [dht] keys", () => {
         "default_store_duration = 60",
         "max_store_duration = 600",
         "replication = 16",
+        "successor_list_length = 20",
+        "stabilize_interval_ms = 250",
         "store_quota_bytes = 65536",
         "max_api_connections = 7",
         "api_max_inflight = 9",
@@ -144,6 +148,8 @@ describe("config: [dht] keys", () => {
       defaultStoreSeconds: 60,
       maxStoreSeconds: 600,
       replication: 16,
+      successorListLength: 20,
+      stabilizeIntervalMs: 250,
       storeQuotaBytes: 65_536,
       maxApiConnections: 7,
       apiMaxInflight: 9,
@@ -152,6 +158,16 @@ describe("config: [dht] keys", () => {
       logFormat: "json",
       hostkey: undefined,
     });
+  });
+
+  test("replication may not exceed the successor list", () => {
+    assertConfigError(
+      "[dht]\nreplication = 6\n",
+      /replication/,
+      /successor_list_length \(5\)/,
+      /got 6/,
+    );
+    assert.equal(dht("replication = 6\nsuccessor_list_length = 6").config.replication, 6);
   });
 
   test("boundary values are accepted", () => {
@@ -467,8 +483,8 @@ describe("config: loadConfigFile", () => {
     const dir = mkdtempSync(join(tmpdir(), "ringdht-config-"));
     try {
       const good = join(dir, "good.ini");
-      writeFileSync(good, "[dht]\nreplication = 7\n");
-      assert.equal(loadConfigFile(good).config.replication, 7);
+      writeFileSync(good, "[dht]\nreplication = 4\n");
+      assert.equal(loadConfigFile(good).config.replication, 4);
       const bad = join(dir, "bad.ini");
       writeFileSync(bad, "[dht]\nreplication = 70\n");
       assert.throws(

@@ -40,7 +40,11 @@ function split(bytes: Buffer, cuts: number[]): Buffer[] {
 /** Feeds every chunk, copying each frame (frames may be views into chunks). */
 function feed(decoder: FrameDecoder, chunks: Buffer[]): Buffer[] {
   const frames: Buffer[] = [];
-  for (const chunk of chunks) decoder.push(chunk, (f) => frames.push(Buffer.from(f)));
+  for (const chunk of chunks)
+    decoder.push(chunk, (f) => {
+      frames.push(Buffer.from(f));
+      return true;
+    });
   return frames;
 }
 
@@ -123,7 +127,10 @@ describe("FrameDecoder: reassembly", () => {
   test("buffered reports the bytes held for an incomplete frame", () => {
     const decoder = new FrameDecoder("client");
     const frames: Buffer[] = [];
-    const onFrame = (f: Buffer) => frames.push(Buffer.from(f));
+    const onFrame = (f: Buffer) => {
+      frames.push(Buffer.from(f));
+      return true;
+    };
     assert.equal(decoder.buffered, 0);
     decoder.push(put.subarray(0, 3), onFrame);
     assert.equal(decoder.buffered, 3);
@@ -289,4 +296,26 @@ describe("FrameDecoder: bad headers", () => {
       ),
     );
   });
+});
+
+test("a false from onFrame stops decoding and hands back the unread rest", () => {
+  const key = Buffer.alloc(32, 7);
+  const get = encodeApi({ type: "get", key });
+  const three = Buffer.concat([get, get, get.subarray(0, 10)]);
+  const decoder = new FrameDecoder("client");
+  let seen = 0;
+  const rest = decoder.push(three, () => {
+    seen++;
+    return false;
+  });
+  assert.equal(seen, 1);
+  assert.deepEqual(rest, Buffer.concat([get, get.subarray(0, 10)]));
+  assert.equal(decoder.buffered, 0);
+  const again = decoder.push(rest!, () => {
+    seen++;
+    return true;
+  });
+  assert.equal(again, undefined);
+  assert.equal(seen, 2);
+  assert.equal(decoder.buffered, 10);
 });

@@ -1,0 +1,68 @@
+// A periodic job with loop hygiene: start() arms it; a run re-arms only after
+// it completes, so runs never overlap; delays are jittered 0.5x-1.5x so nodes
+// do not synchronise; every failure is caught and logged; stop() is idempotent.
+
+import type { Logger } from "../log.js";
+import type { Clock, TimerHandle } from "../ports.js";
+
+export class PeriodicJob {
+  private timer: TimerHandle | undefined;
+  private stopped = true;
+  private running = false;
+  private again = false;
+
+  constructor(
+    private readonly deps: { clock: Clock; random: () => number; log: Logger },
+    private readonly name: string,
+    private readonly intervalMs: () => number,
+    private readonly run: () => Promise<void>,
+  ) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.arm();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+
+  /** Runs as soon as possible (after the current run, if one is under way). */
+  trigger(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.timer?.cancel();
+    this.timer = this.deps.clock.setTimeout(() => void this.tick(), 0);
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    const delay = this.again ? 0 : this.intervalMs() * (0.5 + this.deps.random());
+    this.again = false;
+    this.timer = this.deps.clock.setTimeout(() => void this.tick(), delay);
+  }
+
+  private async tick(): Promise<void> {
+    this.timer = undefined;
+    this.running = true;
+    try {
+      await this.run();
+    } catch (err) {
+      this.deps.log.debug({ job: this.name, err: (err as Error).message }, "periodic job failed");
+    } finally {
+      this.running = false;
+      this.arm();
+    }
+  }
+}
+
+/** A promise that resolves after `ms` on the injected clock. */
+export function delay(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}

@@ -1,0 +1,14 @@
+// The simulation tier: a manual clock, seeded randomness and an in-memory
+// peer network that runs every message through the real peer codec.
+
+export { type LatencyRange, LinkPolicy } from "./links.js";
+export { drainMicrotasks, ManualClock } from "./manual-clock.js";
+export {
+  DEFAULT_LATENCY_MS,
+  SimNetwork,
+  type SimNetworkDeps,
+  type SimNetworkOptions,
+  type SimNetworkStats,
+} from "./network.js";
+export { forkRandom, pick, type Random, randomInt, seededRandom, shuffle } from "./random.js";
+export { type SimReply, SimTransport, type SimWire } from "./transport.js";

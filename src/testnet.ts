@@ -1,0 +1,56 @@
+// A whole ring in one process on loopback: N nodes on consecutive ports, the
+// first starting the network and the others joining through it. Used by
+// `ringdht testnet` and the benchmarks.
+
+import type { Config } from "./config/config.js";
+import { defaultConfig } from "./config/config.js";
+import type { Logger } from "./log.js";
+import { RingDhtNode } from "./node.js";
+
+export interface TestnetOptions {
+  nodes: number;
+  host: string;
+  p2pBasePort: number;
+  apiBasePort: number;
+  /** Overrides applied to every node's configuration. */
+  config?: Partial<Config>;
+}
+
+export function testnetConfig(opts: TestnetOptions, index: number): Config {
+  const base = { ...defaultConfig(), ...opts.config };
+  const p2p = { host: opts.host, port: opts.p2pBasePort === 0 ? 0 : opts.p2pBasePort + index };
+  return {
+    ...base,
+    p2pAddress: p2p,
+    apiAddress: { host: opts.host, port: opts.apiBasePort === 0 ? 0 : opts.apiBasePort + index },
+    bootstrappers: [],
+  };
+}
+
+/** Starts the nodes one after another; each joins through the first. */
+export async function startTestnet(
+  opts: TestnetOptions,
+  log: Logger,
+  onStarted: (node: RingDhtNode, index: number) => void = () => {},
+): Promise<RingDhtNode[]> {
+  const nodes: RingDhtNode[] = [];
+  try {
+    for (let i = 0; i < opts.nodes; i++) {
+      const config = testnetConfig(opts, i);
+      const first = nodes[0];
+      if (first !== undefined) config.bootstrappers = [parseP2p(first.p2pAddress)];
+      const node = await RingDhtNode.start(config, { log });
+      nodes.push(node);
+      onStarted(node, i);
+    }
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.crash()));
+    throw err;
+  }
+  return nodes;
+}
+
+function parseP2p(addr: string): { host: string; port: number } {
+  const at = addr.lastIndexOf(":");
+  return { host: addr.slice(0, at).replace(/^\[|\]$/g, ""), port: Number(addr.slice(at + 1)) };
+}

@@ -1,0 +1,237 @@
+// The peer protocol (docs/protocol.md): typed, versioned RPC messages between
+// nodes. Payloads are MessagePack (msgpackr); every frame carries a CRC-32 of
+// its payload; every payload is validated against a TypeBox schema on
+// receipt. Pure: bytes <-> typed messages, no sockets.
+//
+// Frame:    u32 payload length | u32 CRC-32 of payload | payload (MessagePack)
+// Request:  { v: 1, t: <rpc type>, id: <request id>, b: <request body> }
+// Reply:    { v: 1, t: 0, id, b: <reply body> }
+// Error:    { v: 1, t: 15, id, code, msg }
+// Types stay out of the API's 650-679 range.
+
+import { crc32 } from "node:zlib";
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { Packr } from "msgpackr";
+
+export const PEER_PROTOCOL_VERSION = 1;
+export const PEER_FRAME_HEADER_BYTES = 8;
+/** Largest payload a node accepts; bulk transfers are batched below it. */
+export const PEER_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
+/** Largest number of entries in one storeReplicas batch. */
+export const PEER_MAX_BATCH_ENTRIES = 4096;
+export const PEER_MAX_SUCCESSORS = 32;
+
+export const REPLY_TYPE = 0;
+export const ERROR_TYPE = 15;
+
+const Buf = (min: number, max: number) =>
+  Type.Unsafe<Buffer>(Type.Uint8Array({ minByteLength: min, maxByteLength: max }));
+/** A peer's P2P address, "host:port" (IPv6 in brackets). */
+const Addr = Type.String({
+  minLength: 3,
+  maxLength: 300,
+  pattern: "^(\\[[0-9A-Fa-f:.]+\\]|[^:\\[\\]\\s]+):\\d{1,5}$",
+});
+const Key = Buf(32, 32);
+const Succs = Type.Array(Addr, { maxItems: PEER_MAX_SUCCESSORS });
+export const WireRecord = Type.Object({
+  value: Buf(1, 65_495),
+  version: Type.Number({ minimum: 0 }),
+  deadline: Type.Number({ minimum: 0 }),
+  replication: Type.Integer({ minimum: 1, maximum: 255 }),
+});
+const Entry = Type.Object({ key: Key, rec: WireRecord });
+const Empty = Type.Object({});
+
+/** Every RPC: its type number, request body and reply body. */
+export const RPC = {
+  /** Liveness check (predecessor check, failure detection). */
+  ping: { t: 1, req: Empty, res: Empty },
+  /** Resolve the node responsible for ring position `pos`, recursively. */
+  getNode: {
+    t: 2,
+    req: Type.Object({ pos: Key, hops: Type.Integer({ minimum: 0, maximum: 255 }) }),
+    res: Type.Object({
+      node: Addr,
+      succs: Succs,
+      hops: Type.Integer({ minimum: 0, maximum: 255 }),
+    }),
+  },
+  /** Stabilization: the callee's predecessor and successor list. */
+  getNeighbours: {
+    t: 3,
+    req: Empty,
+    res: Type.Object({ pred: Type.Union([Addr, Type.Null()]), succs: Succs }),
+  },
+  /** "I might be your predecessor" (Chord's notify / Zave's rectify). */
+  notify: { t: 4, req: Type.Object({ from: Addr }), res: Empty },
+  /** Read a value from the node that holds it (no forwarding). */
+  getValue: {
+    t: 5,
+    req: Type.Object({ key: Key }),
+    res: Type.Object({ rec: Type.Union([WireRecord, Type.Null()]) }),
+  },
+  /** Store at the responsible node, which replicates to its successors. */
+  insertValue: {
+    t: 6,
+    req: Type.Object({ key: Key, rec: WireRecord }),
+    res: Type.Object({ stored: Type.Boolean() }),
+  },
+  /** Bulk copy: replication, repair, handover on join and leave. */
+  storeReplicas: {
+    t: 7,
+    req: Type.Object({ entries: Type.Array(Entry, { maxItems: PEER_MAX_BATCH_ENTRIES }) }),
+    res: Type.Object({ stored: Type.Integer({ minimum: 0 }) }),
+  },
+  /** A joining node asks its successor for the keys of its new range. */
+  splitNode: {
+    t: 8,
+    req: Type.Object({ from: Addr }),
+    res: Type.Object({ sent: Type.Integer({ minimum: 0 }) }),
+  },
+  /** A leaving node tells its neighbours whom to link to instead. */
+  leaving: {
+    t: 9,
+    req: Type.Object({ from: Addr, pred: Type.Union([Addr, Type.Null()]), succs: Succs }),
+    res: Empty,
+  },
+} as const;
+
+export type RpcName = keyof typeof RPC;
+export type RpcReq<K extends RpcName> = Static<(typeof RPC)[K]["req"]>;
+export type RpcRes<K extends RpcName> = Static<(typeof RPC)[K]["res"]>;
+export type WireRecord = Static<typeof WireRecord>;
+export type WireEntry = Static<typeof Entry>;
+
+const NAME_BY_TYPE = new Map<number, RpcName>(
+  (Object.keys(RPC) as RpcName[]).map((name) => [RPC[name].t, name]),
+);
+
+const compile = <T extends TSchema>(schema: T) => TypeCompiler.Compile(schema);
+const REQ_CHECK = new Map((Object.keys(RPC) as RpcName[]).map((n) => [n, compile(RPC[n].req)]));
+const RES_CHECK = new Map((Object.keys(RPC) as RpcName[]).map((n) => [n, compile(RPC[n].res)]));
+const ENVELOPE = compile(
+  Type.Object({
+    v: Type.Literal(PEER_PROTOCOL_VERSION),
+    t: Type.Integer({ minimum: 0, maximum: 255 }),
+    id: Type.Integer({ minimum: 0, maximum: 2 ** 32 - 1 }),
+    b: Type.Optional(Type.Unknown()),
+    code: Type.Optional(Type.String({ maxLength: 64 })),
+    msg: Type.Optional(Type.String({ maxLength: 1000 })),
+  }),
+);
+
+export type PeerMessage =
+  | { kind: "request"; id: number; name: RpcName; body: unknown }
+  | { kind: "reply"; id: number; body: unknown }
+  | { kind: "error"; id: number; code: string; msg: string };
+
+/** A frame or payload that breaks the protocol: the sender is disconnected. */
+export class PeerProtocolError extends Error {
+  override readonly name = "PeerProtocolError";
+}
+
+const packr = new Packr({ useRecords: false, copyBuffers: true, mapsAsObjects: true });
+
+function frame(payload: Buffer): Buffer {
+  if (payload.length > PEER_MAX_PAYLOAD_BYTES) {
+    throw new RangeError(
+      `peer payload of ${payload.length} bytes exceeds ${PEER_MAX_PAYLOAD_BYTES}`,
+    );
+  }
+  const out = Buffer.allocUnsafe(PEER_FRAME_HEADER_BYTES + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  out.writeUInt32BE(crc32(payload), 4);
+  payload.copy(out, PEER_FRAME_HEADER_BYTES);
+  return out;
+}
+
+export function encodeRequest<K extends RpcName>(id: number, name: K, body: RpcReq<K>): Buffer {
+  return frame(packr.pack({ v: PEER_PROTOCOL_VERSION, t: RPC[name].t, id, b: body }));
+}
+
+export function encodeReply(id: number, body: unknown): Buffer {
+  return frame(packr.pack({ v: PEER_PROTOCOL_VERSION, t: REPLY_TYPE, id, b: body }));
+}
+
+export function encodeError(id: number, code: string, msg: string): Buffer {
+  return frame(
+    packr.pack({
+      v: PEER_PROTOCOL_VERSION,
+      t: ERROR_TYPE,
+      id,
+      code: code.slice(0, 64),
+      msg: msg.slice(0, 1000),
+    }),
+  );
+}
+
+/** Decodes and validates one payload (frame header already checked). */
+export function decodePayload(payload: Buffer): PeerMessage {
+  let raw: unknown;
+  try {
+    raw = packr.unpack(payload);
+  } catch (err) {
+    throw new PeerProtocolError(`payload is not MessagePack: ${(err as Error).message}`);
+  }
+  if (!ENVELOPE.Check(raw)) throw new PeerProtocolError("payload is not a peer message envelope");
+  if (raw.t === REPLY_TYPE) return { kind: "reply", id: raw.id, body: raw.b };
+  if (raw.t === ERROR_TYPE)
+    return { kind: "error", id: raw.id, code: raw.code ?? "error", msg: raw.msg ?? "" };
+  const name = NAME_BY_TYPE.get(raw.t);
+  if (name === undefined) throw new PeerProtocolError(`unknown peer message type ${raw.t}`);
+  if (!REQ_CHECK.get(name)!.Check(raw.b)) throw new PeerProtocolError(`malformed ${name} request`);
+  return { kind: "request", id: raw.id, name, body: raw.b };
+}
+
+/** Validates a reply body against the schema of the request it answers. */
+export function checkReply<K extends RpcName>(name: K, body: unknown): RpcRes<K> {
+  if (!RES_CHECK.get(name)!.Check(body)) throw new PeerProtocolError(`malformed ${name} reply`);
+  return body as RpcRes<K>;
+}
+
+/**
+ * Incremental peer frame decoder: arbitrary chunks in, checked payloads out.
+ * Rejects an oversized length before buffering and a CRC mismatch at once.
+ */
+export class PeerFrameDecoder {
+  private chunks: Buffer[] = [];
+  private held = 0;
+
+  get buffered(): number {
+    return this.held;
+  }
+
+  push(chunk: Buffer, onPayload: (payload: Buffer) => void): void {
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+    while (this.held >= PEER_FRAME_HEADER_BYTES) {
+      const head = this.peek(PEER_FRAME_HEADER_BYTES);
+      const length = head.readUInt32BE(0);
+      if (length > PEER_MAX_PAYLOAD_BYTES) {
+        throw new PeerProtocolError(`frame of ${length} bytes exceeds ${PEER_MAX_PAYLOAD_BYTES}`);
+      }
+      if (this.held < PEER_FRAME_HEADER_BYTES + length) return;
+      const whole = this.take(PEER_FRAME_HEADER_BYTES + length);
+      const payload = whole.subarray(PEER_FRAME_HEADER_BYTES);
+      if (crc32(payload) !== whole.readUInt32BE(4))
+        throw new PeerProtocolError("frame checksum mismatch");
+      onPayload(payload);
+    }
+  }
+
+  private peek(n: number): Buffer {
+    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!;
+  }
+
+  private take(n: number): Buffer {
+    const first = this.peek(n);
+    const out = first.subarray(0, n);
+    if (first.length === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.held -= n;
+    return out;
+  }
+}

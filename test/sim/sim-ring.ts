@@ -1,0 +1,133 @@
+// A Chord ring in one process: ChordNodes over the in-memory SimNetwork with a
+// manual clock and seeded randomness, so a run is deterministic and fast.
+
+import { ChordNode } from "../../src/chord/chord-node.js";
+import { CHORD_DEFAULTS, type ChordOptions } from "../../src/chord/options.js";
+import { silentLogger } from "../../src/log.js";
+import { keyPosition } from "../../src/ring/id.js";
+import { betweenRightIncl } from "../../src/ring/interval.js";
+import {
+  forkRandom,
+  ManualClock,
+  type Random,
+  SimNetwork,
+  seededRandom,
+} from "../../src/sim/index.js";
+
+export const SIM_OPTIONS: ChordOptions = {
+  ...CHORD_DEFAULTS,
+  defaultStoreSeconds: 3600,
+  maxStoreSeconds: 86_400,
+  replication: 3,
+  storeQuotaBytes: 64 * 1024 * 1024,
+};
+
+export class SimRing {
+  readonly clock = new ManualClock();
+  readonly random: Random;
+  readonly net: SimNetwork;
+  readonly nodes: ChordNode[] = [];
+  private readonly log = silentLogger();
+  private count = 0;
+
+  constructor(
+    seed: number,
+    readonly opts: ChordOptions = SIM_OPTIONS,
+  ) {
+    this.random = seededRandom(seed);
+    this.net = new SimNetwork({ clock: this.clock, random: this.random });
+  }
+
+  get live(): ChordNode[] {
+    return this.nodes.filter((n) => n.running);
+  }
+
+  /** Creates a node and starts it: alone, or joining through `via`. Does not advance time. */
+  spawn(via?: ChordNode): { node: ChordNode; started: Promise<void> } {
+    const addr = `n${this.count++}:7000`;
+    const node = new ChordNode(
+      {
+        transport: this.net.transport(addr),
+        clock: this.clock,
+        random: forkRandom(this.random),
+        log: this.log,
+      },
+      this.opts,
+    );
+    this.nodes.push(node);
+    return { node, started: node.start(via === undefined ? [] : [via.self.addr]) };
+  }
+
+  /** Grows the ring to `n` nodes in doubling waves, each joining through random live members. */
+  async grow(n: number, settleMs = 2000): Promise<void> {
+    if (this.nodes.length === 0) await this.spawn().started;
+    while (this.nodes.length < n) {
+      const members = this.live;
+      const wave = Math.min(members.length, n - this.nodes.length);
+      const joins = Array.from({ length: wave }, () => {
+        const via = members[Math.floor(this.random() * members.length)]!;
+        return this.spawn(via).started;
+      });
+      const all = Promise.all(joins);
+      let done = false;
+      void all.then(() => {
+        done = true;
+      });
+      await this.clock.runUntil(() => done, 60_000);
+      if (!done) throw new Error("joins did not finish");
+      await this.clock.advance(settleMs);
+    }
+  }
+
+  /** Every live node's successor and predecessor are right. */
+  consistent(): boolean {
+    const sorted = [...this.live].sort((a, b) => (a.self.id < b.self.id ? -1 : 1));
+    return sorted.every((node, i) => {
+      const next = sorted[(i + 1) % sorted.length]!;
+      const prev = sorted[(i - 1 + sorted.length) % sorted.length]!;
+      const single = sorted.length === 1;
+      return (
+        node.table.successor().id === (single ? node.self.id : next.self.id) &&
+        (single || node.table.predecessor?.id === prev.self.id)
+      );
+    });
+  }
+
+  /** Advances in steps until the ring is consistent; returns the simulated ms it took, or -1. */
+  async converge(maxMs: number, stepMs = 250): Promise<number> {
+    const start = this.clock.now();
+    while (this.clock.now() - start <= maxMs) {
+      if (this.consistent()) return this.clock.now() - start;
+      await this.clock.advance(stepMs);
+    }
+    return -1;
+  }
+
+  /** The live node responsible for a key, by the definition (successor of its position). */
+  ownerOf(key: Buffer): ChordNode {
+    const pos = keyPosition(key);
+    const sorted = [...this.live].sort((a, b) => (a.self.id < b.self.id ? -1 : 1));
+    return (
+      sorted.find((n, i) =>
+        betweenRightIncl(sorted[(i - 1 + sorted.length) % sorted.length]!.self.id, pos, n.self.id),
+      ) ?? sorted[0]!
+    );
+  }
+
+  /** Runs a promise to completion while advancing simulated time. */
+  async settle<T>(p: Promise<T>, maxMs = 30_000): Promise<T> {
+    let result: { ok: true; value: T } | { ok: false; err: unknown } | undefined;
+    p.then(
+      (value) => {
+        result = { ok: true, value };
+      },
+      (err: unknown) => {
+        result = { ok: false, err };
+      },
+    );
+    await this.clock.runUntil(() => result !== undefined, maxMs);
+    if (result === undefined) throw new Error("timed out in simulated time");
+    if (!result.ok) throw result.err;
+    return result.value;
+  }
+}
