@@ -44,7 +44,8 @@ const RULES: Record<string, { imports: RegExp[]; code: RegExp[] }> = {
     imports: [/^node:(net|dgram|timers)$/, /\.\.\/(net|cli)\//],
     code: [/Date\.now\(|(?<![.\w])set(Timeout|Interval|Immediate)\(/],
   },
-  net: { imports: [/\.\.\/(chord|store|cli)\//], code: [] },
+  net: { imports: [/\.\.\/(chord|store|cli|sim)\//], code: [] },
+  sim: { imports: [/^node:(net|dgram)$/, /\.\.\/(net|chord|cli)\//], code: [/Date\.now\(/] },
 };
 
 test("the source tree has the expected modules", () => {
