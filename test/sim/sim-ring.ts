@@ -44,7 +44,11 @@ export class SimRing {
 
   /** Creates a node and starts it: alone, or joining through `via`. Does not advance time. */
   spawn(via?: ChordNode): { node: ChordNode; started: Promise<void> } {
-    const addr = `n${this.count++}:7000`;
+    return this.spawnAt(`n${this.count++}:7000`, via);
+  }
+
+  /** Like spawn(), at a given address (e.g. one whose node died). */
+  spawnAt(addr: string, via?: ChordNode): { node: ChordNode; started: Promise<void> } {
     const node = new ChordNode(
       {
         transport: this.net.transport(addr),
@@ -59,7 +63,7 @@ export class SimRing {
   }
 
   /** Grows the ring to `n` nodes in doubling waves, each joining through random live members. */
-  async grow(n: number, settleMs = 2000): Promise<void> {
+  async grow(n: number, settleMs = 2000, joinBudgetMs = 60_000): Promise<void> {
     if (this.nodes.length === 0) await this.spawn().started;
     while (this.nodes.length < n) {
       const members = this.live;
@@ -73,7 +77,7 @@ export class SimRing {
       void all.then(() => {
         done = true;
       });
-      await this.clock.runUntil(() => done, 60_000);
+      await this.clock.runUntil(() => done, joinBudgetMs);
       if (!done) throw new Error("joins did not finish");
       await this.clock.advance(settleMs);
     }

@@ -1,0 +1,296 @@
+// A ring of real `ringdht node` processes on loopback for end-to-end tests:
+// nodes started one after another (each joining through earlier ones), their
+// ring order computed independently of src/ (ID = SHA-256 of the P2P address
+// text), API connections per node, and bounded polling of "every key through
+// every node". Everything spawned is SIGKILLed at cleanupAll().
+
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { ApiClient } from "../../src/client/api-client.js";
+import { type NodeProcess, startNodeProcess } from "./process.js";
+
+export interface ClusterOptions {
+  /** `stabilize_interval_ms` (fix-fingers at half, predecessor check and repair at twice). */
+  stabilizeMs?: number;
+  replication?: number;
+  successorListLength?: number;
+  logLevel?: string;
+  /** How long one node may take to log "API listening" (it joins first). */
+  startTimeoutMs?: number;
+}
+
+/** A ring ID as 64 hex digits: SHA-256 of the P2P address text (as the node computes it). */
+export const ringId = (p2p: string): string => createHash("sha256").update(p2p).digest("hex");
+
+/** One node of the cluster: its process, addresses and a cached API connection. */
+export class ClusterNode {
+  readonly id: string;
+  private client: Promise<ApiClient> | undefined;
+
+  constructor(
+    /** "n0", "n1", ... in start order. */
+    readonly name: string,
+    readonly proc: NodeProcess,
+    readonly apiPort: number,
+    /** The P2P address, "127.0.0.1:PORT", as peers (and bootstrappers) know it. */
+    readonly p2p: string,
+  ) {
+    this.id = ringId(p2p);
+  }
+
+  /** Not yet seen to exit (killed or shut down). */
+  get alive(): boolean {
+    return this.proc.exitStatus === undefined;
+  }
+
+  get p2pPort(): number {
+    return Number(this.p2p.slice(this.p2p.lastIndexOf(":") + 1));
+  }
+
+  /** The node's API connection, opened on first use and kept (read-your-writes holds on it). */
+  api(): Promise<ApiClient> {
+    if (this.client === undefined) {
+      const client = ApiClient.connect("127.0.0.1", this.apiPort);
+      this.client = client;
+      // A failed connect is not cached: the next call dials again.
+      client.catch(() => {
+        if (this.client === client) this.client = undefined;
+      });
+    }
+    return this.client;
+  }
+
+  /** Closes the cached API connection (the next api() dials again). */
+  async dropApi(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    (await client?.catch(() => undefined))?.close();
+  }
+
+  /** "n3 127.0.0.1:41234 (id 1a2b3c4d)". */
+  toString(): string {
+    return `${this.name} ${this.p2p} (id ${this.id.slice(0, 8)})`;
+  }
+}
+
+/** Nodes started on loopback with port 0 for both API and P2P (read back from the logs). */
+export class Cluster {
+  readonly nodes: ClusterNode[] = [];
+
+  constructor(private readonly opts: ClusterOptions = {}) {}
+
+  /**
+   * Starts one node, joining through `bootstrappers` (P2P addresses; none
+   * starts a new network), and resolves once it logged "API listening",
+   * i.e. once it has joined.
+   */
+  async add(bootstrappers: readonly string[] = []): Promise<ClusterNode> {
+    const o = this.opts;
+    const lines = [
+      "[dht]",
+      "api_address = 127.0.0.1:0",
+      "p2p_address = 127.0.0.1:0",
+      `log_level = ${o.logLevel ?? "info"}`,
+    ];
+    if (bootstrappers.length > 0) lines.push(`bootstrapper = ${bootstrappers.join(",")}`);
+    if (o.stabilizeMs !== undefined) lines.push(`stabilize_interval_ms = ${o.stabilizeMs}`);
+    if (o.replication !== undefined) lines.push(`replication = ${o.replication}`);
+    if (o.successorListLength !== undefined)
+      lines.push(`successor_list_length = ${o.successorListLength}`);
+    const { node, apiPort } = await startNodeProcess(
+      `${lines.join("\n")}\n`,
+      o.startTimeoutMs ?? 15_000,
+    );
+    // Logged before the node joins, so it is in the lines already.
+    const listening = await node.waitForLine((l) => l.msg === "peer port listening", 1_000);
+    const p2p = String(listening.p2p);
+    if (!/^127\.0\.0\.1:\d+$/.test(p2p)) throw new Error(`unexpected p2p address ${p2p}`);
+    const member = new ClusterNode(`n${this.nodes.length}`, node, apiPort, p2p);
+    this.nodes.push(member);
+    return member;
+  }
+
+  /** The nodes not seen to exit, in start order. */
+  live(): ClusterNode[] {
+    return this.nodes.filter((n) => n.alive);
+  }
+
+  /** The live nodes in ring order (ascending ID). */
+  ringOrder(): ClusterNode[] {
+    return this.live().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** The live node that follows `node` on the ring (by ID). */
+  successorOf(node: ClusterNode): ClusterNode {
+    const ring = this.ringOrder();
+    const at = ring.findIndex((n) => n === node);
+    if (at < 0) throw new Error(`${node} is not live`);
+    return ring[(at + 1) % ring.length]!;
+  }
+
+  /**
+   * Waits (on log events) until every live node has logged its true ring
+   * successor, either as the successor it joined with or as a "successor
+   * changed". With no failures a successor only ever moves closer, so a
+   * node that logged its true successor still has it.
+   */
+  async waitForSuccessors(timeoutMs: number): Promise<void> {
+    await Promise.all(
+      this.live().map((n) => {
+        const expected = this.successorOf(n).p2p;
+        return n.proc
+          .waitForLine(
+            (l) =>
+              (l.msg === "successor changed" || l.msg === "joined the ring") &&
+              l.successor === expected,
+            timeoutMs,
+          )
+          .catch((err: Error) => {
+            throw new Error(`${n} never logged its successor ${expected}: ${err.message}`);
+          });
+      }),
+    );
+  }
+
+  /** Every node's last stderr lines, for failure messages. */
+  stderrTails(n = 12): string {
+    return this.nodes
+      .map((node) => {
+        const status = node.proc.exitStatus;
+        const state =
+          status === undefined ? "running" : `exited ${status.code ?? ""} ${status.signal ?? ""}`;
+        return `--- ${node} api ${node.apiPort}, ${state}:\n${node.proc.stderrTail(n)}`;
+      })
+      .join("\n");
+  }
+
+  /** SIGKILLs every node still running and closes the API connections. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        await n.dropApi();
+        await n.proc.kill("SIGKILL");
+      }),
+    );
+  }
+}
+
+/** A key the test stored and the value it must read back. */
+export interface Stored {
+  key: Buffer;
+  value: Buffer;
+  /** For messages. */
+  label: string;
+}
+
+/** PUT then GET on one connection: resolves with what the GET saw (the PUT's value once stored). */
+export async function putAndRead(
+  client: ApiClient,
+  key: Buffer,
+  value: Buffer,
+): Promise<Buffer | undefined> {
+  client.put(key, value);
+  return client.get(key);
+}
+
+/**
+ * GETs every stored key through every node, pipelined per connection, all
+ * nodes at once. Returns the misses ("n3: key-17 -> FAILURE"); empty when
+ * every read returned the exact value. A connection that fails counts as a
+ * miss for each of its keys and is redialled next time.
+ */
+export async function readEverywhere(
+  nodes: readonly ClusterNode[],
+  stored: readonly Stored[],
+): Promise<string[]> {
+  const perNode = await Promise.all(
+    nodes.map(async (node) => {
+      let client: ApiClient;
+      try {
+        client = await node.api();
+      } catch (err) {
+        return [`${node.name}: cannot connect (${(err as Error).message})`];
+      }
+      const results = await Promise.allSettled(stored.map((s) => client.get(s.key)));
+      const misses: string[] = [];
+      results.forEach((r, i) => {
+        const s = stored[i]!;
+        if (r.status === "rejected") misses.push(`${node.name}: ${s.label} -> ${r.reason}`);
+        else if (r.value === undefined) misses.push(`${node.name}: ${s.label} -> FAILURE`);
+        else if (!r.value.equals(s.value))
+          misses.push(`${node.name}: ${s.label} -> wrong value (${r.value.length} bytes)`);
+      });
+      if (results.some((r) => r.status === "rejected")) await node.dropApi();
+      return misses;
+    }),
+  );
+  return perNode.flat();
+}
+
+export interface PollResult {
+  elapsedMs: number;
+  rounds: number;
+}
+
+/** Least time between the starts of two polling rounds: keeps a fast round from spinning. */
+const MIN_ROUND_MS = 50;
+
+/**
+ * Runs `round` (which returns what is still wrong) until it returns nothing,
+ * or fails after `timeoutMs` with the last round's misses. Each round is real
+ * work (GETs); rounds start at most every MIN_ROUND_MS.
+ */
+export async function pollUntilNoMisses(
+  what: string,
+  timeoutMs: number,
+  round: () => Promise<string[]>,
+): Promise<PollResult> {
+  const start = performance.now();
+  let rounds = 0;
+  for (;;) {
+    const roundStart = performance.now();
+    const misses = await round();
+    rounds++;
+    const elapsedMs = performance.now() - start;
+    if (misses.length === 0) return { elapsedMs, rounds };
+    if (elapsedMs >= timeoutMs) {
+      const shown = misses.slice(0, 20).join("\n  ");
+      throw new Error(
+        `${what}: still ${misses.length} misses after ${Math.round(elapsedMs)} ms (${rounds} rounds):\n  ${shown}`,
+      );
+    }
+    const wait = MIN_ROUND_MS - (performance.now() - roundStart);
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
+/**
+ * The remote ports of the ESTABLISHED TCP connections whose local end is
+ * 127.0.0.1:`port` (the accepted side), from /proc/net/tcp; undefined where
+ * that file does not exist (not Linux).
+ */
+export function establishedTo(port: number): Set<number> | undefined {
+  const file = "/proc/net/tcp";
+  if (!existsSync(file)) return undefined;
+  const out = new Set<number>();
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (const row of readFileSync(file, "utf8").split("\n").slice(1)) {
+    const cols = row.trim().split(/\s+/);
+    // sl local_address rem_address st ...; st 01 is ESTABLISHED.
+    if (cols[1] !== local || cols[3] !== "01") continue;
+    out.add(Number.parseInt(cols[2]!.split(":")[1]!, 16));
+  }
+  return out;
+}
+
+/** A deterministic generator of floats in [0, 1) (mulberry32), so a failing run can be repeated. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
