@@ -27,6 +27,8 @@ import { delay, PeriodicJob } from "./periodic.js";
 
 /** How far one stabilize run walks back along predecessors towards the true successor. */
 const MAX_STABILIZE_STEPS = 8;
+/** Next hops one lookup step tries before giving up. */
+const MAX_HOP_ATTEMPTS = 4;
 
 export interface ChordDeps {
   transport: PeerTransport;
@@ -118,7 +120,7 @@ export class ChordNode {
     this.halt();
     if (wasRunning && !this.table.alone) {
       const handed = await this.data.handOverAll().catch((err: Error) => {
-        this.deps.log.error({ err: err.message }, "handover failed");
+        this.deps.log.error({ reason: err.message }, "handover failed");
         return 0;
       });
       this.deps.log.info(
@@ -163,18 +165,30 @@ export class ChordNode {
 
   // --- lookup ---
 
+  /**
+   * One step of GetNode at this node. A candidate that fails is routed around
+   * (call() drops it from the table) and the rules are applied again to the
+   * updated table, so a dead hop never ends a lookup that a live one can finish.
+   */
   private async resolve(pos: Id, hops: number): Promise<Lookup> {
     const t = this.table;
-    if (t.owns(pos)) return { node: t.self, succs: t.successors, hops };
-    if (t.successorOwns(pos)) return { node: t.successor(), succs: t.successors.slice(1), hops };
-    if (hops >= this.opts.maxHops) throw new Error(`hop limit reached resolving ${shortId(pos)}`);
-    const body = { pos: Buffer.from(pos, "hex"), hops: hops + 1 };
-    for (const next of t.closestPreceding(pos).slice(0, 4)) {
+    for (let attempt = 0; attempt < MAX_HOP_ATTEMPTS; attempt++) {
+      if (t.owns(pos)) return { node: t.self, succs: t.successors, hops };
+      if (t.successorOwns(pos)) return { node: t.successor(), succs: t.successors.slice(1), hops };
+      if (hops >= this.opts.maxHops) throw new Error(`hop limit reached resolving ${shortId(pos)}`);
+      const next = t.closestPreceding(pos)[0];
+      if (next === undefined) break;
       try {
-        const res = await this.call(next, "getNode", body, this.opts.lookupTimeoutMs);
+        const res = await this.call(
+          next,
+          "getNode",
+          { pos: Buffer.from(pos, "hex"), hops: hops + 1 },
+          this.opts.lookupTimeoutMs,
+        );
         return { node: peerAt(res.node), succs: res.succs.map(peerAt), hops: res.hops };
       } catch (err) {
         if (err instanceof PeerCallError && err.code === "remote") throw err;
+        t.removePeer(next.id); // in case call() kept it (a failure it did not count)
       }
     }
     throw new Error(`no live route towards ${shortId(pos)}`);
@@ -191,7 +205,7 @@ export class ChordNode {
           return;
         } catch (err) {
           this.deps.log.warn(
-            { bootstrapper: b, err: (err as Error).message },
+            { bootstrapper: b, reason: (err as Error).message },
             "join attempt failed",
           );
         }

@@ -4,7 +4,8 @@
 //   the owner stores it and copies it to its first replication-1 successors
 //   before acknowledging. Replication hints are clamped to [1, r].
 // - GET: ask the owner; when it fails or has nothing, ask the replicas
-//   (the owner's successors) at once and take the newest live copy.
+//   (the owner's first max(replication - 1, 1) successors) at once and take
+//   the newest live copy.
 // - Repair (every repairMs): when a successor appears that has not been
 //   synced, or our range grew (a predecessor died or left), push our owned
 //   records to the successors that must hold them.
@@ -134,7 +135,7 @@ export class DataPlane {
     if (first !== undefined) return first.value;
     const replicas = owner.succs
       .filter((p) => p.id !== owner.node.id)
-      .slice(0, this.opts.successorListLength - 1);
+      .slice(0, Math.max(this.opts.replication - 1, 1));
     const copies = await Promise.all(replicas.map((p) => this.fetch(p, key)));
     let best: WireRecord | undefined;
     for (const c of copies)
@@ -210,7 +211,7 @@ export class DataPlane {
         return all.length;
       } catch (err) {
         this.deps.log.warn(
-          { peer: succ.addr, err: (err as Error).message },
+          { peer: succ.addr, reason: (err as Error).message },
           "handover failed, trying the next successor",
         );
       }

@@ -54,7 +54,10 @@ export class PeriodicJob {
     try {
       await this.run();
     } catch (err) {
-      this.deps.log.debug({ job: this.name, err: (err as Error).message }, "periodic job failed");
+      this.deps.log.debug(
+        { job: this.name, reason: (err as Error).message },
+        "periodic job failed",
+      );
     } finally {
       this.running = false;
       this.arm();

@@ -96,14 +96,21 @@ async function runNode(opts: { config?: string }): Promise<void> {
       : loadConfigFile(opts.config);
   const log = createLogger(logOptionsFromEnv({ level: config.logLevel, format: config.logFormat }));
   for (const w of warnings) log.warn(w);
-  let node: RingDhtNode;
+  // A signal while still joining ends the process at once: nothing is held yet.
+  let node: RingDhtNode | undefined;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      if (node === undefined) {
+        log.info({ reason: signal }, "stopped before joining");
+        process.exit(0);
+      }
+      void node.stop(signal);
+    });
+  }
   try {
     node = await RingDhtNode.start(config, { log });
   } catch (err) {
     throw new CliFailure(`cannot start the node: ${(err as Error).message}`, 1);
-  }
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => void node.stop(signal));
   }
   await node.closed;
   process.exit(0);

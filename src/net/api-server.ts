@@ -132,7 +132,9 @@ class ApiConnection {
     const id = keyId(key);
     const done = this.deps.dht
       .put({ key, value: Buffer.from(msg.value), ttl: msg.ttl, replication: msg.replication })
-      .catch((err: unknown) => this.deps.log.warn({ client: this.client, err }, "PUT failed"));
+      .catch((err: unknown) =>
+        this.deps.log.debug({ client: this.client, reason: (err as Error).message }, "PUT failed"),
+      );
     this.pendingPuts.set(id, done);
     void done.then(() => {
       if (this.pendingPuts.get(id) === done) this.pendingPuts.delete(id);
@@ -152,7 +154,7 @@ class ApiConnection {
     lookup.then(
       (value) => this.reply(key, value),
       (err: unknown) => {
-        this.deps.log.warn({ client: this.client, err }, "GET failed");
+        this.deps.log.debug({ client: this.client, reason: (err as Error).message }, "GET failed");
         this.reply(key, undefined);
       },
     );

@@ -137,7 +137,7 @@ export class TcpTransport implements PeerTransport {
         this.server.off("error", fail);
         this.server.on("error", (err) => this.deps.log.error({ err }, "peer listener error"));
         this.advertised = this.opts.advertise ?? formatAddress({ host, port: this.boundPort() });
-        this.deps.log.info({ address: this.advertised }, "listening for peers");
+        this.deps.log.debug({ address: this.advertised }, "listening for peers");
         resolve();
       });
     });

@@ -5,7 +5,7 @@
 // every node". Everything spawned is SIGKILLed at cleanupAll().
 
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync } from "node:fs";
 import { ApiClient } from "../../src/client/api-client.js";
 import { type NodeProcess, startNodeProcess } from "./process.js";
 
@@ -123,7 +123,7 @@ export class Cluster {
   /** The live node that follows `node` on the ring (by ID). */
   successorOf(node: ClusterNode): ClusterNode {
     const ring = this.ringOrder();
-    const at = ring.findIndex((n) => n === node);
+    const at = ring.indexOf(node);
     if (at < 0) throw new Error(`${node} is not live`);
     return ring[(at + 1) % ring.length]!;
   }
@@ -230,6 +230,8 @@ export async function readEverywhere(
 export interface PollResult {
   elapsedMs: number;
   rounds: number;
+  /** What the first round still found wrong (empty when it found everything). */
+  firstMisses: string[];
 }
 
 /** Least time between the starts of two polling rounds: keeps a fast round from spinning. */
@@ -247,12 +249,14 @@ export async function pollUntilNoMisses(
 ): Promise<PollResult> {
   const start = performance.now();
   let rounds = 0;
+  let firstMisses: string[] | undefined;
   for (;;) {
     const roundStart = performance.now();
     const misses = await round();
     rounds++;
+    firstMisses ??= misses;
     const elapsedMs = performance.now() - start;
-    if (misses.length === 0) return { elapsedMs, rounds };
+    if (misses.length === 0) return { elapsedMs, rounds, firstMisses };
     if (elapsedMs >= timeoutMs) {
       const shown = misses.slice(0, 20).join("\n  ");
       throw new Error(
@@ -265,20 +269,21 @@ export async function pollUntilNoMisses(
 }
 
 /**
- * The remote ports of the ESTABLISHED TCP connections whose local end is
- * 127.0.0.1:`port` (the accepted side), from /proc/net/tcp; undefined where
- * that file does not exist (not Linux).
+ * The sockets a process holds open (their inode numbers, from /proc/PID/fd):
+ * listeners, connections and stdio. A connection the process closes leaves
+ * the set. Undefined where /proc does not exist (not Linux).
  */
-export function establishedTo(port: number): Set<number> | undefined {
-  const file = "/proc/net/tcp";
-  if (!existsSync(file)) return undefined;
-  const out = new Set<number>();
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  for (const row of readFileSync(file, "utf8").split("\n").slice(1)) {
-    const cols = row.trim().split(/\s+/);
-    // sl local_address rem_address st ...; st 01 is ESTABLISHED.
-    if (cols[1] !== local || cols[3] !== "01") continue;
-    out.add(Number.parseInt(cols[2]!.split(":")[1]!, 16));
+export function openSockets(pid: number): Set<string> | undefined {
+  const dir = `/proc/${pid}/fd`;
+  if (!existsSync(dir)) return undefined;
+  const out = new Set<string>();
+  for (const fd of readdirSync(dir)) {
+    try {
+      const target = readlinkSync(`${dir}/${fd}`);
+      if (target.startsWith("socket:")) out.add(target);
+    } catch {
+      // closed between readdir and readlink
+    }
   }
   return out;
 }
