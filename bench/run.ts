@@ -1,13 +1,30 @@
 // `npm run bench`: every benchmark, figures as medians of several runs.
-// BENCH_RUNS and BENCH_SECONDS shorten or lengthen the runs.
+// BENCH_RUNS and BENCH_SECONDS shorten or lengthen the runs (the 1,000-node
+// ring takes at most 3 runs); BENCH_ONLY=api or BENCH_ONLY=ring (comma-separated)
+// selects parts. Ring only: BENCH_RING_START=waves joins nodes concurrently
+// instead of in startTestnet's order; BENCH_RING_LOG=warn shows the nodes' logs.
 
 import { cpus, totalmem } from "node:os";
 import { apiBench } from "./api-bench.js";
+import { ringBench } from "./ring-bench.js";
 
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
+const parts = { api: apiBench, ring: ringBench };
+const only = (process.env.BENCH_ONLY ?? "")
+  .split(",")
+  .map((s) => s.trim())
+  .filter((s) => s !== "");
+const unknown = only.filter((p) => !(p in parts));
+if (unknown.length > 0) {
+  console.error(
+    `BENCH_ONLY: unknown part(s) ${unknown.join(", ")}; known: ${Object.keys(parts).join(", ")}`,
+  );
+  process.exit(2);
+}
 
 console.log(
   `ringdht bench — ${cpus().length} x ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
 );
-await apiBench(runs, seconds);
+for (const [name, bench] of Object.entries(parts))
+  if (only.length === 0 || only.includes(name)) await bench(runs, seconds);
