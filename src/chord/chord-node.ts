@@ -17,7 +17,8 @@ import {
   type PeerTransport,
   type PutRequest,
 } from "../ports.js";
-import { distance, fingerStart, ID_BITS, type Id, shortId } from "../ring/id.js";
+import { RingDirectory } from "../ring/directory.js";
+import { distance, fingerStart, ID_BITS, type Id, keyPosition, shortId } from "../ring/id.js";
 import { between } from "../ring/interval.js";
 import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
 import type { RpcName, RpcReq, RpcRes } from "../wire/peer.js";
@@ -26,7 +27,13 @@ import type { ChordOptions } from "./options.js";
 import { delay, PeriodicJob } from "./periodic.js";
 
 /** How far one stabilize run walks back along predecessors towards the true successor. */
-const MAX_STABILIZE_STEPS = 8;
+const MAX_STABILIZE_STEPS = 16;
+/** How far a joining node walks back along predecessors to its true successor. */
+const MAX_JOIN_STEPS = 64;
+/** Fingers are fixed this many times less often once a whole pass changed nothing. */
+const SETTLED_FINGER_SLOWDOWN = 8;
+/** Nodes the location cache remembers. */
+const DIRECTORY_CAPACITY = 8192;
 /** Next hops one lookup step tries before giving up. */
 const MAX_HOP_ATTEMPTS = 4;
 
@@ -45,10 +52,15 @@ export interface ChordStats {
 export class ChordNode {
   readonly table: RoutingTable;
   readonly data: DataPlane;
+  /** Every node heard of: owner guesses that skip the GetNode lookup when right. */
+  private readonly directory = new RingDirectory(DIRECTORY_CAPACITY);
   readonly stats: ChordStats = { lookups: 0, lookupHops: 0 };
   private readonly jobs: PeriodicJob[];
   private readonly repairJob: PeriodicJob;
   private nextFinger = 0;
+  /** A whole pass over the fingers changed nothing: fix them at the slow cadence. */
+  private fingersSettled = false;
+  private fingerPassChanged = false;
   private state: "new" | "joining" | "running" | "stopped" = "new";
 
   constructor(
@@ -56,6 +68,7 @@ export class ChordNode {
     private readonly opts: ChordOptions,
   ) {
     this.table = new RoutingTable(peerAt(deps.transport.address), opts.successorListLength);
+    this.directory.add(this.table.self);
     this.data = new DataPlane(
       {
         clock: deps.clock,
@@ -63,6 +76,7 @@ export class ChordNode {
         table: this.table,
         call: this.call,
         lookup: (pos) => this.lookup(pos),
+        guessOwner: (pos) => this.directory.successorOf(pos),
       },
       opts,
     );
@@ -71,7 +85,13 @@ export class ChordNode {
     this.repairJob = job("repair", opts.repairMs, () => this.data.repair());
     this.jobs = [
       job("stabilize", opts.stabilizeMs, () => this.stabilize()),
-      job("fix-fingers", opts.fixFingersMs, () => this.fixFinger()),
+      new PeriodicJob(
+        deps,
+        "fix-fingers",
+        () =>
+          this.fingersSettled ? opts.fixFingersMs * SETTLED_FINGER_SLOWDOWN : opts.fixFingersMs,
+        () => this.fixFinger(),
+      ),
       job("check-predecessor", opts.checkPredecessorMs, () => this.checkPredecessor()),
       this.repairJob,
     ];
@@ -108,6 +128,8 @@ export class ChordNode {
   /** Resolves the node responsible for ring position `pos`. */
   async lookup(pos: Id): Promise<Lookup> {
     const result = await this.resolve(pos, 0);
+    this.directory.add(result.node);
+    for (const s of result.succs) this.directory.add(s);
     this.stats.lookups++;
     this.stats.lookupHops += result.hops;
     return result;
@@ -155,7 +177,10 @@ export class ChordNode {
     try {
       return await this.deps.transport.call(peer.addr, name, body, timeoutMs);
     } catch (err) {
-      if (err instanceof PeerCallError && err.code !== "remote" && this.table.removePeer(peer.id)) {
+      const peerAtFault =
+        err instanceof PeerCallError && err.code !== "remote" && err.code !== "closed";
+      if (peerAtFault) this.directory.remove(peer.id);
+      if (peerAtFault && this.table.removePeer(peer.id)) {
         this.deps.log.warn({ peer: peer.addr, reason: err.code }, "peer failed, routing around it");
         this.repairJob.trigger(); // later successors moved closer: they may need copies
       }
@@ -227,7 +252,7 @@ export class ChordNode {
     const candidates = [found.node, ...found.succs].filter((a) => a !== this.self.addr);
     const first = peerAt(candidates[0] ?? bootstrapper);
     const view = await this.call(first, "getNeighbours", {}, this.opts.rpcTimeoutMs);
-    const { list, pred } = await this.closestLiveSuccessor(first, view);
+    const { list, pred } = await this.closestLiveSuccessor(first, view, MAX_JOIN_STEPS);
     const succ = list[0]!;
     this.table.setSuccessors(list);
     if (pred !== null && pred !== this.self.addr) this.table.setPredecessor(peerAt(pred));
@@ -237,10 +262,31 @@ export class ChordNode {
       { from: this.self.addr },
       this.opts.transferTimeoutMs,
     );
+    const newPred = this.table.predecessor;
+    if (newPred !== undefined) {
+      // Link in at once rather than at the predecessor's next stabilize.
+      await this.call(
+        newPred,
+        "newSuccessor",
+        { from: this.self.addr },
+        this.opts.rpcTimeoutMs,
+      ).catch(() => undefined);
+    }
     this.deps.log.info(
       { via: bootstrapper, successor: succ.addr, records: split.sent },
       "joined the ring",
     );
+  }
+
+  /** A node says it joined right after us: adopt it as successor if it lies closer and answers. */
+  private async considerSuccessor(p: Peer): Promise<void> {
+    const t = this.table;
+    if (p.id === t.self.id || !(t.alone || between(t.self.id, p.id, t.successor().id))) return;
+    const nb = await this.call(p, "getNeighbours", {}, this.opts.rpcTimeoutMs).catch(
+      () => undefined,
+    );
+    if (nb === undefined || !(t.alone || between(t.self.id, p.id, t.successor().id))) return;
+    this.setSuccessors([p, ...nb.succs.map(peerAt)]);
   }
 
   // --- maintenance ---
@@ -253,20 +299,42 @@ export class ChordNode {
       if (t.alone) return;
     }
     while (!t.alone) {
-      const succ = t.successor();
+      const succ = this.closerKnownSuccessor() ?? t.successor();
       let nb: RpcRes<"getNeighbours">;
       try {
         nb = await this.call(succ, "getNeighbours", {}, this.opts.rpcTimeoutMs);
       } catch {
-        if (t.successor().id === succ.id) return; // it answered with an error: try again next run
-        continue; // call() removed it from the list: try the next one
+        if (succ.id !== t.successor().id)
+          t.removePeer(succ.id); // a candidate that fails is dropped
+        else if (t.knownPeers().some((p) => p.id === succ.id)) return; // it answered with an error
+        continue; // call() removed it from the table: try the next one
       }
-      this.setSuccessors((await this.closestLiveSuccessor(succ, nb)).list);
-      await this.call(t.successor(), "notify", { from: t.self.addr }, this.opts.rpcTimeoutMs).catch(
-        () => undefined,
-      );
+      const { list, pred } = await this.closestLiveSuccessor(succ, nb);
+      this.setSuccessors(list);
+      // Notify only when the successor does not already name us (saves a call per run).
+      if (pred !== t.self.addr) {
+        await this.call(
+          t.successor(),
+          "notify",
+          { from: t.self.addr },
+          this.opts.rpcTimeoutMs,
+        ).catch(() => undefined);
+      }
       return;
     }
+  }
+
+  /**
+   * A peer we know of (location cache, finger, successor list) lying between us and our
+   * successor, nearest to us: a better successor candidate than the list's
+   * head, checked by asking it for its neighbours.
+   */
+  private closerKnownSuccessor(): Peer | undefined {
+    const t = this.table;
+    const nearest = this.directory.successorOf(fingerStart(t.self.id, 0));
+    if (nearest !== undefined && between(t.self.id, nearest.id, t.successor().id)) return nearest;
+    const inside = t.closestPreceding(t.successor().id);
+    return inside[inside.length - 1];
   }
 
   /**
@@ -277,11 +345,12 @@ export class ChordNode {
   private async closestLiveSuccessor(
     succ: Peer,
     nb: RpcRes<"getNeighbours">,
+    maxSteps = MAX_STABILIZE_STEPS,
   ): Promise<{ list: Peer[]; pred: string | null }> {
     const self = this.self.id;
     let best = succ;
     let view = nb;
-    for (let step = 0; step < MAX_STABILIZE_STEPS; step++) {
+    for (let step = 0; step < maxSteps; step++) {
       const p = view.pred === null ? undefined : peerAt(view.pred);
       if (p === undefined || p.id === self || !between(self, p.id, best.id)) break;
       const closer = await this.call(p, "getNeighbours", {}, this.opts.rpcTimeoutMs).catch(
@@ -303,6 +372,7 @@ export class ChordNode {
     const before = this.table.successor().id;
     const replicasBefore = replicas();
     this.table.setSuccessors(list);
+    for (const p of this.table.successors) this.directory.add(p);
     this.data.noteSuccessors();
     const after = this.table.successor();
     if (after.id !== before) this.deps.log.info({ successor: after.addr }, "successor changed");
@@ -328,8 +398,17 @@ export class ChordNode {
     const i = this.nextFinger;
     const { node } = await this.resolve(fingerStart(self, i), 0);
     const last = node.id === self ? i : Math.max(i, distance(self, node.id).toString(2).length - 1);
+    if (this.table.finger(i)?.id !== (node.id === self ? undefined : node.id)) {
+      this.fingerPassChanged = true;
+      this.fingersSettled = false;
+    }
     this.table.setFingers(i, last, node);
+    this.directory.add(node);
     this.nextFinger = last + 1 >= ID_BITS ? 0 : last + 1;
+    if (this.nextFinger === 0) {
+      this.fingersSettled = !this.fingerPassChanged;
+      this.fingerPassChanged = false;
+    }
   }
 
   /**
@@ -387,6 +466,7 @@ export class ChordNode {
     const at = t.successors.findIndex((s) => s.id === leaver.id);
     if (at >= 0) this.setSuccessors([...t.successors.slice(0, at), ...body.succs.map(peerAt)]);
     t.removePeer(leaver.id);
+    this.directory.remove(leaver.id);
     this.deps.log.info({ peer: leaver.addr }, "neighbour left");
   }
 
@@ -408,8 +488,15 @@ export class ChordNode {
         this.rectify(peerAt(from));
         return {};
       },
-      getValue: async ({ key }) => ({ rec: this.data.getLocal(key) }),
-      insertValue: async ({ key, rec }) => ({ stored: await this.data.insertAsOwner(key, rec) }),
+      getValue: async ({ key }) => ({
+        rec: this.data.getLocal(key),
+        owner: t.owns(keyPosition(key)),
+      }),
+      insertValue: async ({ key, rec, strict }) => {
+        const owner = t.owns(keyPosition(key));
+        if (strict === true && !owner) return { stored: false, owner };
+        return { stored: await this.data.insertAsOwner(key, rec), owner };
+      },
       storeReplicas: async ({ entries }) => ({ stored: this.data.storeBatch(entries) }),
       splitNode: async ({ from }) => {
         const newcomer = peerAt(from);
@@ -419,6 +506,10 @@ export class ChordNode {
       },
       leaving: async (body) => {
         this.onLeaving(body);
+        return {};
+      },
+      newSuccessor: async ({ from }) => {
+        void this.considerSuccessor(peerAt(from));
         return {};
       },
     };

@@ -3,6 +3,10 @@
 //   deadline, resolves the responsible node (GetNode) and sends it InsertValue;
 //   the owner stores it and copies it to its first replication-1 successors
 //   before acknowledging. Replication hints are clamped to [1, r].
+// - Location cache: every node heard of is kept sorted by ID; PUT and GET
+//   first go straight to the cached successor of the key's position, which
+//   answers only if it owns the key (its own predecessor decides). Otherwise
+//   they take the long way below; a wrong guess costs one call.
 // - GET: ask the owner; when it fails or has nothing, ask the replicas
 //   (the owner's first max(replication - 1, 1) successors) at once and take
 //   the newest live copy.
@@ -84,6 +88,8 @@ export class DataPlane {
       table: RoutingTable;
       call: Caller;
       lookup: (pos: Id) => Promise<Lookup>;
+      /** A cached guess at the owner of `pos` (location cache), confirmed by the guessed node. */
+      guessOwner: (pos: Id) => Peer | undefined;
     },
     private readonly opts: ChordOptions,
   ) {
@@ -107,6 +113,7 @@ export class DataPlane {
       replication: Math.min(Math.max(wanted, 1), this.opts.successorListLength),
     };
     const pos = keyPosition(req.key);
+    if (await this.insertAtGuess(pos, req.key, rec)) return;
     for (let attempt = 0; attempt < 3; attempt++) {
       const owner = await this.deps.lookup(pos);
       if (owner.node.id === this.deps.table.self.id) {
@@ -130,6 +137,8 @@ export class DataPlane {
 
   async get(key: Buffer): Promise<Buffer | undefined> {
     const pos = keyPosition(key);
+    const cached = await this.fetchAtGuess(pos, key);
+    if (cached !== undefined) return cached.value;
     const owner = await this.deps.lookup(pos);
     const first = await this.fetch(owner.node, key);
     if (first !== undefined) return first.value;
@@ -143,13 +152,54 @@ export class DataPlane {
     return best?.value;
   }
 
+  /** The live copy at the cached owner, when that node confirms it owns the key. */
+  private async fetchAtGuess(pos: Id, key: Buffer): Promise<WireRecord | undefined> {
+    const guess = this.deps.guessOwner(pos);
+    if (guess === undefined) return undefined;
+    if (guess.id === this.deps.table.self.id) {
+      return this.deps.table.owns(pos) ? this.liveRecord(this.getLocal(key)) : undefined;
+    }
+    try {
+      const res = await this.deps.call(guess, "getValue", { key }, this.opts.rpcTimeoutMs);
+      return res.owner ? this.liveRecord(res.rec) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stores at the cached owner if it confirms it owns the key; false sends the PUT the long way. */
+  private async insertAtGuess(pos: Id, key: Buffer, rec: WireRecord): Promise<boolean> {
+    const guess = this.deps.guessOwner(pos);
+    if (guess === undefined) return false;
+    if (guess.id === this.deps.table.self.id) {
+      if (!this.deps.table.owns(pos)) return false;
+      await this.insertAsOwner(key, rec);
+      return true;
+    }
+    try {
+      const res = await this.deps.call(
+        guess,
+        "insertValue",
+        { key, rec, strict: true },
+        this.opts.rpcTimeoutMs,
+      );
+      return res.owner;
+    } catch {
+      return false;
+    }
+  }
+
+  private liveRecord(rec: WireRecord | null): WireRecord | undefined {
+    return rec !== null && this.deps.clock.now() <= rec.deadline ? rec : undefined;
+  }
+
   private async fetch(peer: Peer, key: Buffer): Promise<WireRecord | undefined> {
     try {
       const rec =
         peer.id === this.deps.table.self.id
           ? this.getLocal(key)
           : (await this.deps.call(peer, "getValue", { key }, this.opts.rpcTimeoutMs)).rec;
-      return rec !== null && this.deps.clock.now() <= rec.deadline ? rec : undefined;
+      return this.liveRecord(rec);
     } catch {
       return undefined;
     }

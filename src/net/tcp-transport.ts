@@ -36,8 +36,8 @@ import {
 import { type Address, formatAddress, parseAddress } from "./address.js";
 import { CoalescingWriter } from "./coalescing-writer.js";
 
-export const PEER_IDLE_MS = 60_000;
-export const PEER_MAX_CONNECTIONS = 1024;
+export const PEER_IDLE_MS = 20_000;
+export const PEER_MAX_CONNECTIONS = 4096;
 /** Requests handled at once per inbound connection before reading pauses. */
 export const PEER_MAX_INFLIGHT = 256;
 /** Bytes queued towards one peer before further calls to it fail at once. */

@@ -66,17 +66,18 @@ export const RPC = {
   },
   /** "I might be your predecessor" (Chord's notify / Zave's rectify). */
   notify: { t: 4, req: Type.Object({ from: Addr }), res: Empty },
-  /** Read a value from the node that holds it (no forwarding). */
+  /** Read a value from the node that holds it (no forwarding); `owner`: whether the callee owns the key. */
   getValue: {
     t: 5,
     req: Type.Object({ key: Key }),
-    res: Type.Object({ rec: Type.Union([WireRecord, Type.Null()]) }),
+    res: Type.Object({ rec: Type.Union([WireRecord, Type.Null()]), owner: Type.Boolean() }),
   },
   /** Store at the responsible node, which replicates to its successors. */
+  /** With `strict`, a callee that does not own the key stores nothing and says so. */
   insertValue: {
     t: 6,
-    req: Type.Object({ key: Key, rec: WireRecord }),
-    res: Type.Object({ stored: Type.Boolean() }),
+    req: Type.Object({ key: Key, rec: WireRecord, strict: Type.Optional(Type.Boolean()) }),
+    res: Type.Object({ stored: Type.Boolean(), owner: Type.Boolean() }),
   },
   /** Bulk copy: replication, repair, handover on join and leave. */
   storeReplicas: {
@@ -96,6 +97,8 @@ export const RPC = {
     req: Type.Object({ from: Addr, pred: Type.Union([Addr, Type.Null()]), succs: Succs }),
     res: Empty,
   },
+  /** A node that just joined tells its predecessor "I am your new successor" (checked before adopted). */
+  newSuccessor: { t: 10, req: Type.Object({ from: Addr }), res: Empty },
 } as const;
 
 export type RpcName = keyof typeof RPC;

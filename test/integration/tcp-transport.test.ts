@@ -42,6 +42,7 @@ function handlers(over: Partial<PeerHandlers> = {}): PeerHandlers {
     storeReplicas: notImplemented,
     splitNode: notImplemented,
     leaving: notImplemented,
+    newSuccessor: notImplemented,
     ...over,
   };
 }

@@ -70,10 +70,11 @@ const REQ: { [K in RpcName]: fc.Arbitrary<RpcReq<K>> } = {
   getNeighbours: empty,
   notify: rec({ from: addr }),
   getValue: rec({ key }),
-  insertValue: rec({ key, rec: record }),
+  insertValue: rec({ key, rec: record, strict: fc.boolean() }),
   storeReplicas: rec({ entries: fc.array(rec({ key, rec: record }), { maxLength: 4 }) }),
   splitNode: rec({ from: addr }),
   leaving: rec({ from: addr, pred: fc.option(addr, { nil: null }), succs }),
+  newSuccessor: rec({ from: addr }),
 };
 
 const RES: { [K in RpcName]: fc.Arbitrary<RpcRes<K>> } = {
@@ -81,11 +82,12 @@ const RES: { [K in RpcName]: fc.Arbitrary<RpcRes<K>> } = {
   getNode: rec({ node: addr, succs, hops }),
   getNeighbours: rec({ pred: fc.option(addr, { nil: null }), succs }),
   notify: empty,
-  getValue: rec({ rec: fc.option(record, { nil: null }) }),
-  insertValue: rec({ stored: fc.boolean() }),
+  getValue: rec({ rec: fc.option(record, { nil: null }), owner: fc.boolean() }),
+  insertValue: rec({ stored: fc.boolean(), owner: fc.boolean() }),
   storeReplicas: rec({ stored: fc.nat() }),
   splitNode: rec({ sent: fc.nat() }),
   leaving: empty,
+  newSuccessor: empty,
 };
 
 const requestId = fc.integer({ min: 0, max: 2 ** 32 - 1 });
@@ -240,7 +242,7 @@ describe("peer codec rejects", () => {
   });
 
   test("unknown message types, including the API's range", () => {
-    for (const t of [10, 14, 99, 650, 255]) {
+    for (const t of [11, 14, 99, 650, 255]) {
       rejects(
         () => decodeChunks(frameOf({ v: 1, t, id: 1, b: {} })),
         /unknown peer message type|envelope/,

@@ -248,6 +248,7 @@ function handlers(overrides: Partial<PeerHandlers> = {}): PeerHandlers {
     storeReplicas: unused("storeReplicas"),
     splitNode: unused("splitNode"),
     leaving: unused("leaving"),
+    newSuccessor: unused("newSuccessor"),
     ...overrides,
   };
 }

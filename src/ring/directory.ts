@@ -1,0 +1,47 @@
+// Every node this node has heard of, sorted by ID: a location cache. The
+// successor of a position among them is a guess at its owner, which the
+// guessed node confirms or denies (it alone knows its predecessor); a wrong
+// or dead guess only costs the full GetNode lookup it would have made anyway.
+
+import type { Id } from "./id.js";
+import type { Peer } from "./routing-table.js";
+
+export class RingDirectory {
+  private ids: Id[] = [];
+  private readonly peers = new Map<Id, Peer>();
+
+  constructor(private readonly capacity: number) {}
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  add(peer: Peer): void {
+    if (this.peers.has(peer.id) || this.ids.length >= this.capacity) return;
+    this.peers.set(peer.id, peer);
+    this.ids.splice(this.lowerBound(peer.id), 0, peer.id);
+  }
+
+  remove(id: Id): void {
+    if (!this.peers.delete(id)) return;
+    this.ids.splice(this.lowerBound(id), 1);
+  }
+
+  /** The first known node at or after `pos` going clockwise (wrapping), if any. */
+  successorOf(pos: Id): Peer | undefined {
+    if (this.ids.length === 0) return undefined;
+    const at = this.lowerBound(pos);
+    return this.peers.get(this.ids[at === this.ids.length ? 0 : at]!);
+  }
+
+  private lowerBound(id: Id): number {
+    let lo = 0;
+    let hi = this.ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.ids[mid]! < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
