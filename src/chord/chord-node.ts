@@ -493,9 +493,10 @@ export class ChordNode {
         owner: t.owns(keyPosition(key)),
       }),
       insertValue: async ({ key, rec, strict }) => {
-        const owner = t.owns(keyPosition(key));
+        const pos = keyPosition(key);
+        const owner = t.owns(pos);
         if (strict === true && !owner) return { stored: false, owner };
-        return { stored: await this.data.insertAsOwner(key, rec), owner };
+        return { stored: await this.data.insertAsOwner(key, rec, pos), owner };
       },
       storeReplicas: async ({ entries }) => ({ stored: this.data.storeBatch(entries) }),
       splitNode: async ({ from }) => {

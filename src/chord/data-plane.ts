@@ -117,7 +117,7 @@ export class DataPlane {
     for (let attempt = 0; attempt < 3; attempt++) {
       const owner = await this.deps.lookup(pos);
       if (owner.node.id === this.deps.table.self.id) {
-        await this.insertAsOwner(req.key, rec);
+        await this.insertAsOwner(req.key, rec, pos);
         return;
       }
       try {
@@ -136,6 +136,7 @@ export class DataPlane {
   }
 
   async get(key: Buffer): Promise<Buffer | undefined> {
+    if (this.deps.table.alone) return this.store.get(keyId(key), this.deps.clock.now())?.value;
     const pos = keyPosition(key);
     const cached = await this.fetchAtGuess(pos, key);
     if (cached !== undefined) return cached.value;
@@ -173,7 +174,7 @@ export class DataPlane {
     if (guess === undefined) return false;
     if (guess.id === this.deps.table.self.id) {
       if (!this.deps.table.owns(pos)) return false;
-      await this.insertAsOwner(key, rec);
+      await this.insertAsOwner(key, rec, pos);
       return true;
     }
     try {
@@ -213,10 +214,11 @@ export class DataPlane {
   }
 
   /** Stores as the responsible node, then copies to replication-1 successors. */
-  async insertAsOwner(key: Buffer, rec: WireRecord): Promise<boolean> {
-    const outcome = this.storeOne(keyId(key), rec);
+  async insertAsOwner(key: Buffer, rec: WireRecord, pos = keyPosition(key)): Promise<boolean> {
+    const outcome = this.storeOne(keyId(key), rec, pos);
     if (outcome !== "stored" && outcome !== "same") return false;
     const replicas = this.deps.table.successors.slice(0, rec.replication - 1);
+    if (replicas.length === 0) return true;
     await Promise.all(
       replicas.map((p) =>
         this.deps
@@ -230,14 +232,26 @@ export class DataPlane {
   /** Stores a batch of copies (replication, repair, handover); returns how many were new. */
   storeBatch(entries: readonly WireEntry[]): number {
     let stored = 0;
-    for (const e of entries) if (this.storeOne(keyId(e.key), e.rec) === "stored") stored++;
+    for (const e of entries) {
+      if (this.storeOne(keyId(e.key), e.rec, keyPosition(e.key)) === "stored") stored++;
+    }
     return stored;
   }
 
-  private storeOne(id: KeyId, rec: WireRecord): PutOutcome {
+  private storeOne(id: KeyId, rec: WireRecord, pos: Id): PutOutcome {
     const now = this.deps.clock.now();
     if (rec.version <= (now + MAX_VERSION_SKEW_MS) * 1000) this.versions.observe(rec.version);
-    const outcome = this.store.put(id, { ...rec, pos: keyPosition(keyBytes(id)) }, now);
+    const outcome = this.store.put(
+      id,
+      {
+        value: rec.value,
+        version: rec.version,
+        deadline: rec.deadline,
+        replication: rec.replication,
+        pos,
+      },
+      now,
+    );
     if (outcome === "stored") this.expirer.touch();
     else if (outcome === "over-quota") this.warnQuota(now);
     return outcome;
