@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { ApiClient } from "../src/client/api-client.js";
 import { fmt, median, quantile, spawnNode } from "./harness.js";
 
-interface RunResult {
+export interface RunResult {
   opsPerSec: number;
   p50us: number;
   p99us: number;
@@ -17,8 +17,8 @@ interface RunResult {
 const KEYS = 4096;
 const VALUE_BYTES = 100;
 
-async function measure(
-  client: ApiClient,
+/** `depth` operations outstanding for `seconds`; the latency of each, and the rate. */
+export async function measure(
   keys: Buffer[],
   depth: number,
   seconds: number,
@@ -38,7 +38,6 @@ async function measure(
   };
   await Promise.all(Array.from({ length: depth }, worker));
   const elapsed = (performance.now() - start) / 1000;
-  void client;
   return {
     opsPerSec: latencies.length / elapsed,
     p50us: quantile(latencies, 0.5),
@@ -68,8 +67,7 @@ export async function apiBench(runs: number, seconds: number): Promise<void> {
     for (const [name, op] of Object.entries(ops)) {
       for (const depth of [1, 64]) {
         const results: RunResult[] = [];
-        for (let r = 0; r < runs; r++)
-          results.push(await measure(client, keys, depth, seconds, op));
+        for (let r = 0; r < runs; r++) results.push(await measure(keys, depth, seconds, op));
         console.log(
           `${name.padEnd(4)} ${String(depth).padStart(9)} ${fmt(median(results.map((x) => x.opsPerSec))).padStart(12)}` +
             ` ${fmt(median(results.map((x) => x.p50us))).padStart(10)} us ${fmt(median(results.map((x) => x.p99us))).padStart(10)} us`,

@@ -12,6 +12,7 @@ import { cpus } from "node:os";
 import { ApiClient } from "../src/client/api-client.js";
 import { defaultConfig } from "../src/config/config.js";
 import { keyPosition } from "../src/ring/id.js";
+import { measure, type RunResult } from "./api-bench.js";
 import { fmt, median, quantile } from "./harness.js";
 import {
   type CrashWatch,
@@ -215,40 +216,6 @@ function printHops(results: HopResult[]): void {
 
 // --- 3: the API through one node of a ring ---
 
-interface ApiRun {
-  opsPerSec: number;
-  p50us: number;
-  p99us: number;
-}
-
-/** As api-bench.ts: `depth` operations outstanding for `seconds`, latency per operation. */
-async function measure(
-  keys: Buffer[],
-  depth: number,
-  seconds: number,
-  op: (key: Buffer) => Promise<unknown>,
-): Promise<ApiRun> {
-  const latencies: number[] = [];
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (performance.now() < end) {
-      const key = keys[next++ % keys.length]!;
-      const t0 = performance.now();
-      await op(key);
-      latencies.push((performance.now() - t0) * 1000);
-    }
-  };
-  await Promise.all(Array.from({ length: depth }, worker));
-  const elapsed = (performance.now() - start) / 1000;
-  return {
-    opsPerSec: latencies.length / elapsed,
-    p50us: quantile(latencies, 0.5),
-    p99us: quantile(latencies, 0.99),
-  };
-}
-
 async function apiThroughRing(runs: number, seconds: number): Promise<void> {
   progress(`API through one node of a ${API_RING}-node ring: forming`);
   const ring = await RingCluster.create(1);
@@ -279,7 +246,7 @@ async function apiThroughRing(runs: number, seconds: number): Promise<void> {
     for (const [name, op] of Object.entries(ops)) {
       for (const depth of [1, 64]) {
         progress(`API through ring: ${name} at ${depth} in flight, ${runs} runs x ${seconds} s`);
-        const results: ApiRun[] = [];
+        const results: RunResult[] = [];
         for (let r = 0; r < runs; r++) results.push(await measure(keys, depth, seconds, op));
         rows.push(
           `${name.padEnd(4)} ${pad(String(depth), 9)} ${pad(fmt(median(results.map((x) => x.opsPerSec))), 12)}` +
