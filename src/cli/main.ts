@@ -188,8 +188,18 @@ function program(): Command {
     .command("testnet")
     .description("run N nodes in this process on loopback, one ring, until Ctrl-C")
     .option("-n, --nodes <n>", "how many nodes", intIn(1, 2000), 10)
-    .option("--p2p-port <port>", "first P2P port (the others follow; 0: any free ones)", intIn(0, 65_535), 6600)
-    .option("--api-port <port>", "first API port (the others follow; 0: any free ones)", intIn(0, 65_535), 7600)
+    .option(
+      "--p2p-port <port>",
+      "first P2P port (the others follow; 0: any free ones)",
+      intIn(0, 65_535),
+      6600,
+    )
+    .option(
+      "--api-port <port>",
+      "first API port (the others follow; 0: any free ones)",
+      intIn(0, 65_535),
+      7600,
+    )
     .option("--host <ip>", "loopback address to bind", "127.0.0.1")
     .action(runTestnet);
   apiOption(
