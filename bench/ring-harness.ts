@@ -488,7 +488,7 @@ class WorkerState {
     const keys = Array.from({ length: count }, () => randomBytes(32));
     const ok: boolean[] = [];
     await pool(count, width, (i) =>
-      entry.put({ key: keys[i]!, value, ttl: 3600, replication: 0 }).then(
+      entry.chord.put({ key: keys[i]!, value, ttl: 3600, replication: 0 }).then(
         () => {
           ok[i] = true;
         },

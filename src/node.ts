@@ -11,7 +11,7 @@ import type { Logger } from "./log.js";
 import { type Address, formatAddress } from "./net/address.js";
 import { ApiServer } from "./net/api-server.js";
 import { TcpTransport } from "./net/tcp-transport.js";
-import { type Clock, type Dht, type PutRequest, systemClock } from "./ports.js";
+import { type Clock, type Dht, systemClock } from "./ports.js";
 import { nodeIdOf, shortId } from "./ring/id.js";
 
 export interface NodeDeps {
@@ -37,7 +37,7 @@ export function chordOptions(config: Config): ChordOptions {
   };
 }
 
-export class RingDhtNode implements Dht {
+export class RingDhtNode {
   private stopping: Promise<void> | undefined;
   private resolveClosed!: (reason: string) => void;
   /** Settles with the reason once the node has stopped. */
@@ -100,18 +100,6 @@ export class RingDhtNode implements Dht {
   /** The P2P address peers use to reach this node. */
   get p2pAddress(): string {
     return this.chord.self.addr;
-  }
-
-  put(req: PutRequest): Promise<void> {
-    return this.chord.put(req);
-  }
-
-  get(key: Buffer): Promise<Buffer | undefined> {
-    return this.chord.get(key);
-  }
-
-  shutdown(reason: string): void {
-    void this.stop(reason);
   }
 
   /** Leaves gracefully: API closed, data handed over, neighbours told. Idempotent. */

@@ -304,9 +304,12 @@ export class ChordNode {
       try {
         nb = await this.call(succ, "getNeighbours", {}, this.opts.rpcTimeoutMs);
       } catch {
-        if (succ.id !== t.successor().id)
-          t.removePeer(succ.id); // a candidate that fails is dropped
-        else if (t.knownPeers().some((p) => p.id === succ.id)) return; // it answered with an error
+        if (succ.id !== t.successor().id) {
+          // A candidate that fails, even with an error reply, is dropped everywhere,
+          // so the next turn of this loop cannot pick it again.
+          t.removePeer(succ.id);
+          this.directory.remove(succ.id);
+        } else if (t.knownPeers().some((p) => p.id === succ.id)) return; // it answered with an error
         continue; // call() removed it from the table: try the next one
       }
       const { list, pred } = await this.closestLiveSuccessor(succ, nb);
