@@ -33,7 +33,8 @@ export function chordOptions(config: Config): ChordOptions {
     stabilizeMs: ms,
     fixFingersMs: Math.max(ms / 2, 5),
     checkPredecessorMs: ms * 2,
-    repairMs: ms * 2,
+    antiEntropyMs: ms * 2,
+    pauseThresholdMs: Math.max(ms * 3, 1000),
   };
 }
 

@@ -1,13 +1,11 @@
-// One Chord node: routing (GetNode), ring maintenance by the corrected rules
-// (Zave 2017), and the peer handlers, over the PeerTransport and Clock ports.
-// Cadences (jittered 0.5x-1.5x, never overlapping):
-//   stabilize every stabilizeMs: ask the first live successor for its
-//     predecessor and list, adopt a closer live successor, notify it;
-//   fix one finger every fixFingersMs (fingers sharing a node are filled together);
-//   ping the predecessor every checkPredecessorMs;
-//   repair replicas every repairMs (data-plane.ts).
-// A failed call removes the peer from every table at once (routed around).
-// Join retries its bootstrappers with exponential back-off until it succeeds.
+// One Chord node: lifecycle, GetNode routing, join, and the peer handlers, over
+// the PeerTransport and Clock ports. The parts, each with its own policy:
+// stabilizer.ts (ring maintenance), entry.ts (client PUT/GET), data-plane.ts
+// (records and the owner's writes), anti-entropy.ts (replicas converge),
+// handoff.ts (stranded records), unify.ts (merging rings after a partition),
+// pause-watch.ts (catching up after a pause).
+// A failed call removes the peer from every table at once (routed around) and
+// remembers it as lost. Join retries its bootstrappers with exponential back-off.
 
 import type { Logger } from "../log.js";
 import {
@@ -18,16 +16,19 @@ import {
   type PutRequest,
 } from "../ports.js";
 import { RingDirectory } from "../ring/directory.js";
-import { distance, fingerStart, ID_BITS, type Id, keyPosition, shortId } from "../ring/id.js";
-import { between } from "../ring/interval.js";
+import { type Id, keyPosition, shortId } from "../ring/id.js";
 import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
 import type { RpcName, RpcReq, RpcRes } from "../wire/peer.js";
-import { DataPlane, type Lookup } from "./data-plane.js";
+import { AntiEntropy } from "./anti-entropy.js";
+import { DataPlane } from "./data-plane.js";
+import { EntryPath, type Lookup } from "./entry.js";
+import { Handoff } from "./handoff.js";
 import type { ChordOptions } from "./options.js";
+import { PauseWatch } from "./pause-watch.js";
 import { delay, PeriodicJob } from "./periodic.js";
+import { Stabilizer } from "./stabilizer.js";
+import { Unifier } from "./unify.js";
 
-/** How far one stabilize run walks back along predecessors towards the true successor. */
-const MAX_STABILIZE_STEPS = 16;
 /** How far a joining node walks back along predecessors to its true successor. */
 const MAX_JOIN_STEPS = 64;
 /** Fingers are fixed this many times less often once a whole pass changed nothing. */
@@ -52,48 +53,105 @@ export interface ChordStats {
 export class ChordNode {
   readonly table: RoutingTable;
   readonly data: DataPlane;
+  readonly ae: AntiEntropy;
+  readonly unifier: Unifier;
+  readonly handoff: Handoff;
   /** Every node heard of: owner guesses that skip the GetNode lookup when right. */
   private readonly directory = new RingDirectory(DIRECTORY_CAPACITY);
+  private readonly stabilizer: Stabilizer;
+  private readonly entry: EntryPath;
+  private readonly pauseWatch: PauseWatch;
   readonly stats: ChordStats = { lookups: 0, lookupHops: 0 };
   private readonly jobs: PeriodicJob[];
-  private readonly repairJob: PeriodicJob;
-  private nextFinger = 0;
-  /** A whole pass over the fingers changed nothing: fix them at the slow cadence. */
-  private fingersSettled = false;
-  private fingerPassChanged = false;
+  private readonly syncJob: PeriodicJob;
+  private readonly handoffJob: PeriodicJob;
   private state: "new" | "joining" | "running" | "stopped" = "new";
+  /** Counts ring changes, so a sync that started before the latest one does not end the retries. */
+  private changes = 0;
 
   constructor(
     private readonly deps: ChordDeps,
     private readonly opts: ChordOptions,
   ) {
-    this.table = new RoutingTable(peerAt(deps.transport.address), opts.successorListLength);
-    this.directory.add(this.table.self);
-    this.data = new DataPlane(
+    const { clock, log } = deps;
+    const table = new RoutingTable(peerAt(deps.transport.address), opts.successorListLength);
+    this.table = table;
+    this.directory.add(table.self);
+    const call = this.call;
+    this.data = new DataPlane({ clock, log, table, call }, opts);
+    const data = this.data;
+    this.ae = new AntiEntropy({ clock, log, table, call, data }, opts);
+    const lookup = (pos: Id) => this.lookup(pos);
+    this.handoff = new Handoff({ clock, log, table, data, ae: this.ae, lookup }, opts);
+    this.entry = new EntryPath(
+      { clock, table, data, call, lookup, directory: this.directory },
+      opts,
+    );
+    this.stabilizer = new Stabilizer(
       {
-        clock: deps.clock,
-        log: deps.log,
-        table: this.table,
-        call: this.call,
-        lookup: (pos) => this.lookup(pos),
-        guessOwner: (pos) => this.directory.successorOf(pos),
+        log,
+        table,
+        directory: this.directory,
+        call,
+        resolve: (pos) => this.resolve(pos, 0),
+        onReplicasChanged: () => this.ringChanged(),
+        onRangeGrew: () => this.ringChanged(),
       },
       opts,
     );
-    const job = (name: string, ms: number, run: () => Promise<void>) =>
-      new PeriodicJob(deps, name, () => ms, run);
-    this.repairJob = job("repair", opts.repairMs, () => this.data.repair());
+    this.unifier = new Unifier(
+      {
+        clock,
+        log,
+        table,
+        call,
+        considerSuccessor: (p) => this.stabilizer.considerSuccessor(p),
+        rectify: (p) => this.stabilizer.rectify(p),
+        found: (p) => this.directory.add(p),
+      },
+      opts,
+    );
+    this.pauseWatch = new PauseWatch(clock, opts.pauseThresholdMs, (ms) => this.onPaused(ms));
+    const job = (name: string, ms: () => number, run: () => Promise<void>) =>
+      new PeriodicJob(deps, name, ms, run);
+    this.syncJob = job(
+      "replica-sync",
+      () => opts.antiEntropyMs,
+      () => this.syncAll(),
+    );
+    this.handoffJob = job(
+      "handoff",
+      () => opts.strandedScanMs,
+      () => this.handoff.scan(),
+    );
+    const s = this.stabilizer;
     this.jobs = [
-      job("stabilize", opts.stabilizeMs, () => this.stabilize()),
-      new PeriodicJob(
-        deps,
-        "fix-fingers",
-        () =>
-          this.fingersSettled ? opts.fixFingersMs * SETTLED_FINGER_SLOWDOWN : opts.fixFingersMs,
-        () => this.fixFinger(),
+      job(
+        "stabilize",
+        () => opts.stabilizeMs,
+        () => s.stabilize(),
       ),
-      job("check-predecessor", opts.checkPredecessorMs, () => this.checkPredecessor()),
-      this.repairJob,
+      job(
+        "fix-fingers",
+        () => (s.fingersSettled ? SETTLED_FINGER_SLOWDOWN : 1) * opts.fixFingersMs,
+        () => s.fixFinger(),
+      ),
+      job(
+        "check-predecessor",
+        () => opts.checkPredecessorMs,
+        () => s.checkPredecessor(),
+      ),
+      job(
+        "anti-entropy",
+        () => opts.antiEntropyMs,
+        () => this.ae.tick(),
+      ),
+      job(
+        "probe-lost",
+        () => opts.checkPredecessorMs,
+        () => this.unifier.probe(),
+      ),
+      this.handoffJob,
     ];
   }
 
@@ -115,14 +173,16 @@ export class ChordNode {
     if (this.state !== "joining") return;
     this.state = "running";
     for (const j of this.jobs) j.start();
+    this.pauseWatch.start();
+    this.ringChanged();
   }
 
   put(req: PutRequest): Promise<void> {
-    return this.data.put(req);
+    return this.entry.put(req);
   }
 
   get(key: Buffer): Promise<Buffer | undefined> {
-    return this.data.get(key);
+    return this.entry.get(key);
   }
 
   /** Resolves the node responsible for ring position `pos`. */
@@ -163,7 +223,35 @@ export class ChordNode {
   private halt(): void {
     this.state = "stopped";
     for (const j of this.jobs) j.stop();
+    this.syncJob.stop();
+    this.pauseWatch.stop();
     this.data.stop();
+  }
+
+  /** The replica set or the owned range changed: sync replicas now, look for strays soon. */
+  private ringChanged(): void {
+    if (this.state !== "running") return;
+    this.changes++;
+    this.syncJob.start();
+    this.syncJob.trigger();
+    this.handoffJob.trigger(this.opts.antiEntropyMs * 2);
+  }
+
+  /** Syncs every replica; a node catching up is fresh again once all syncs succeeded. */
+  private async syncAll(): Promise<void> {
+    const seen = this.changes;
+    const ok = await this.ae.syncAll();
+    if (ok && seen === this.changes) {
+      this.syncJob.stop();
+      if (!this.data.fresh) this.data.fresh = true;
+    }
+  }
+
+  /** Timers ran late: the process was stopped or starved. Catch up before acting as owner. */
+  private onPaused(ms: number): void {
+    this.deps.log.warn({ pausedMs: ms }, "this node was paused; catching up before serving");
+    this.data.fresh = false;
+    this.ringChanged();
   }
 
   // --- calls: every failure routes around the peer at once ---
@@ -179,14 +267,18 @@ export class ChordNode {
     } catch (err) {
       const peerAtFault =
         err instanceof PeerCallError && err.code !== "remote" && err.code !== "closed";
-      if (peerAtFault) this.directory.remove(peer.id);
-      if (peerAtFault && this.table.removePeer(peer.id)) {
-        this.deps.log.warn({ peer: peer.addr, reason: err.code }, "peer failed, routing around it");
-        this.repairJob.trigger(); // later successors moved closer: they may need copies
-      }
+      if (peerAtFault) this.forget(peer, err.code);
       throw err;
     }
   };
+
+  private forget(peer: Peer, reason: string): void {
+    this.directory.remove(peer.id);
+    if (!this.table.removePeer(peer.id)) return;
+    this.unifier.noteLost(peer);
+    this.deps.log.warn({ peer: peer.addr, reason }, "peer failed, routing around it");
+    this.ringChanged(); // later successors moved closer: they may need copies
+  }
 
   // --- lookup ---
 
@@ -252,7 +344,7 @@ export class ChordNode {
     const candidates = [found.node, ...found.succs].filter((a) => a !== this.self.addr);
     const first = peerAt(candidates[0] ?? bootstrapper);
     const view = await this.call(first, "getNeighbours", {}, this.opts.rpcTimeoutMs);
-    const { list, pred } = await this.closestLiveSuccessor(first, view, MAX_JOIN_STEPS);
+    const { list, pred } = await this.stabilizer.closestLiveSuccessor(first, view, MAX_JOIN_STEPS);
     const succ = list[0]!;
     this.table.setSuccessors(list);
     if (pred !== null && pred !== this.self.addr) this.table.setPredecessor(peerAt(pred));
@@ -278,172 +370,6 @@ export class ChordNode {
     );
   }
 
-  /** A node says it joined right after us: adopt it as successor if it lies closer and answers. */
-  private async considerSuccessor(p: Peer): Promise<void> {
-    const t = this.table;
-    if (p.id === t.self.id || !(t.alone || between(t.self.id, p.id, t.successor().id))) return;
-    const nb = await this.call(p, "getNeighbours", {}, this.opts.rpcTimeoutMs).catch(
-      () => undefined,
-    );
-    if (nb === undefined || !(t.alone || between(t.self.id, p.id, t.successor().id))) return;
-    this.setSuccessors([p, ...nb.succs.map(peerAt)]);
-  }
-
-  // --- maintenance ---
-
-  private async stabilize(): Promise<void> {
-    const t = this.table;
-    if (t.alone) {
-      const pred = t.predecessor;
-      if (pred !== undefined) t.setSuccessors([pred]);
-      if (t.alone) return;
-    }
-    while (!t.alone) {
-      const succ = this.closerKnownSuccessor() ?? t.successor();
-      let nb: RpcRes<"getNeighbours">;
-      try {
-        nb = await this.call(succ, "getNeighbours", {}, this.opts.rpcTimeoutMs);
-      } catch {
-        if (succ.id !== t.successor().id) {
-          // A candidate that fails, even with an error reply, is dropped everywhere,
-          // so the next turn of this loop cannot pick it again.
-          t.removePeer(succ.id);
-          this.directory.remove(succ.id);
-        } else if (t.knownPeers().some((p) => p.id === succ.id)) return; // it answered with an error
-        continue; // call() removed it from the table: try the next one
-      }
-      const { list, pred } = await this.closestLiveSuccessor(succ, nb);
-      this.setSuccessors(list);
-      // Notify only when the successor does not already name us (saves a call per run).
-      if (pred !== t.self.addr) {
-        await this.call(
-          t.successor(),
-          "notify",
-          { from: t.self.addr },
-          this.opts.rpcTimeoutMs,
-        ).catch(() => undefined);
-      }
-      return;
-    }
-  }
-
-  /**
-   * A peer we know of (location cache, finger, successor list) lying between us and our
-   * successor, nearest to us: a better successor candidate than the list's
-   * head, checked by asking it for its neighbours.
-   */
-  private closerKnownSuccessor(): Peer | undefined {
-    const t = this.table;
-    const nearest = this.directory.successorOf(fingerStart(t.self.id, 0));
-    if (nearest !== undefined && between(t.self.id, nearest.id, t.successor().id)) return nearest;
-    const inside = t.closestPreceding(t.successor().id);
-    return inside[inside.length - 1];
-  }
-
-  /**
-   * Zave's stabilize step, repeated: while the successor's predecessor lies
-   * between us and it and answers, it is the closer successor. Returns the
-   * successor list to adopt: that node and its own list.
-   */
-  private async closestLiveSuccessor(
-    succ: Peer,
-    nb: RpcRes<"getNeighbours">,
-    maxSteps = MAX_STABILIZE_STEPS,
-  ): Promise<{ list: Peer[]; pred: string | null }> {
-    const self = this.self.id;
-    let best = succ;
-    let view = nb;
-    for (let step = 0; step < maxSteps; step++) {
-      const p = view.pred === null ? undefined : peerAt(view.pred);
-      if (p === undefined || p.id === self || !between(self, p.id, best.id)) break;
-      const closer = await this.call(p, "getNeighbours", {}, this.opts.rpcTimeoutMs).catch(
-        () => undefined,
-      );
-      if (closer === undefined) break;
-      best = p;
-      view = closer;
-    }
-    return { list: [best, ...view.succs.map(peerAt)], pred: view.pred };
-  }
-
-  private setSuccessors(list: readonly Peer[]): void {
-    const replicas = () =>
-      this.table.successors
-        .slice(0, this.opts.successorListLength - 1)
-        .map((p) => p.id)
-        .join();
-    const before = this.table.successor().id;
-    const replicasBefore = replicas();
-    this.table.setSuccessors(list);
-    for (const p of this.table.successors) this.directory.add(p);
-    this.data.noteSuccessors();
-    const after = this.table.successor();
-    if (after.id !== before) this.deps.log.info({ successor: after.addr }, "successor changed");
-    if (replicas() !== replicasBefore) this.repairJob.trigger();
-  }
-
-  private async checkPredecessor(): Promise<void> {
-    const pred = this.table.predecessor;
-    if (pred === undefined) return;
-    await this.call(pred, "ping", {}, this.opts.rpcTimeoutMs).catch(() => {
-      if (this.table.predecessor?.id === pred.id) this.table.setPredecessor(undefined);
-      this.deps.log.info({ predecessor: pred.addr }, "predecessor failed");
-    });
-  }
-
-  /**
-   * Fixes finger i, and with it every following finger the same node covers:
-   * finger j starts at self + 2^j, inside (self, node] while 2^j <= distance.
-   */
-  private async fixFinger(): Promise<void> {
-    if (this.table.alone) return;
-    const self = this.self.id;
-    const i = this.nextFinger;
-    const { node } = await this.resolve(fingerStart(self, i), 0);
-    const last = node.id === self ? i : Math.max(i, distance(self, node.id).toString(2).length - 1);
-    if (this.table.finger(i)?.id !== (node.id === self ? undefined : node.id)) {
-      this.fingerPassChanged = true;
-      this.fingersSettled = false;
-    }
-    this.table.setFingers(i, last, node);
-    this.directory.add(node);
-    this.nextFinger = last + 1 >= ID_BITS ? 0 : last + 1;
-    if (this.nextFinger === 0) {
-      this.fingersSettled = !this.fingerPassChanged;
-      this.fingerPassChanged = false;
-    }
-  }
-
-  /**
-   * Rectify: adopt `p` as predecessor if it is closer than the current one,
-   * or, once a ping shows the current one dead, in any case (Zave's rectify;
-   * the ping runs in the background so the notifier's call is never held up).
-   */
-  private rectify(p: Peer): void {
-    const t = this.table;
-    if (p.id === t.self.id) return;
-    const pred = t.predecessor;
-    if (pred === undefined || between(pred.id, p.id, t.self.id)) this.changePredecessor(p);
-    else if (pred.id !== p.id) {
-      void this.checkPredecessor().then(() => {
-        if (t.predecessor === undefined) this.changePredecessor(p);
-      });
-    }
-    if (t.alone) this.setSuccessors([p]);
-  }
-
-  private changePredecessor(p: Peer | undefined): void {
-    const old = this.table.predecessor;
-    if (old?.id === p?.id) return;
-    this.table.setPredecessor(p);
-    this.deps.log.info({ predecessor: p?.addr ?? null }, "predecessor changed");
-    // Our range grew unless the new predecessor lies between the old one and us.
-    if (old === undefined || p === undefined || !between(old.id, p.id, this.self.id)) {
-      this.data.onRangeGrew();
-      this.repairJob.trigger();
-    }
-  }
-
   private async tellNeighboursWeLeave(): Promise<void> {
     const t = this.table;
     const body = {
@@ -461,59 +387,48 @@ export class ChordNode {
     );
   }
 
-  private onLeaving(body: RpcReq<"leaving">): void {
-    const t = this.table;
-    const leaver = peerAt(body.from);
-    if (t.predecessor?.id === leaver.id)
-      this.changePredecessor(body.pred === null ? undefined : peerAt(body.pred));
-    const at = t.successors.findIndex((s) => s.id === leaver.id);
-    if (at >= 0) this.setSuccessors([...t.successors.slice(0, at), ...body.succs.map(peerAt)]);
-    t.removePeer(leaver.id);
-    this.directory.remove(leaver.id);
-    this.deps.log.info({ peer: leaver.addr }, "neighbour left");
-  }
-
   // --- what peers ask of us: one handler per message type ---
 
   private handlers(): PeerHandlers {
     const t = this.table;
+    const s = this.stabilizer;
     return {
       ping: async () => ({}),
       getNode: async ({ pos, hops }) => {
         const r = await this.resolve(pos.toString("hex"), hops);
-        return { node: r.node.addr, succs: r.succs.map((s) => s.addr), hops: r.hops };
+        return { node: r.node.addr, succs: r.succs.map((p) => p.addr), hops: r.hops };
       },
       getNeighbours: async () => ({
         pred: t.predecessor?.addr ?? null,
-        succs: t.successors.map((s) => s.addr),
+        succs: t.successors.map((p) => p.addr),
       }),
       notify: async ({ from }) => {
-        this.rectify(peerAt(from));
+        s.rectify(peerAt(from));
         return {};
       },
-      getValue: async ({ key }) => ({
-        rec: this.data.getLocal(key),
-        owner: t.owns(keyPosition(key)),
-      }),
-      insertValue: async ({ key, rec, strict }) => {
-        const pos = keyPosition(key);
-        const owner = t.owns(pos);
-        if (strict === true && !owner) return { stored: false, owner };
-        return { stored: await this.data.insertAsOwner(key, rec, pos), owner };
-      },
+      getValue: async ({ key }) => this.data.localAnswer(key),
+      insertValue: async ({ key, rec, strict }) =>
+        this.data.insertAsOwner(key, rec, strict === true, keyPosition(key)),
       storeReplicas: async ({ entries }) => ({ stored: this.data.storeBatch(entries) }),
       splitNode: async ({ from }) => {
         const newcomer = peerAt(from);
+        // Adopt the newcomer first, so writes for its range stop being taken here as owner.
+        s.rectify(newcomer);
         const sent = await this.data.splitTo(newcomer);
-        this.rectify(newcomer);
         return { sent };
       },
       leaving: async (body) => {
-        this.onLeaving(body);
+        s.onLeaving(body);
         return {};
       },
       newSuccessor: async ({ from }) => {
-        void this.considerSuccessor(peerAt(from));
+        void s.considerSuccessor(peerAt(from));
+        return {};
+      },
+      syncRange: async (req) => this.ae.onSyncRange(req),
+      syncBuckets: async (req) => this.ae.onSyncBuckets(req),
+      mergeHint: async ({ node }) => {
+        this.unifier.onHint(node);
         return {};
       },
     };

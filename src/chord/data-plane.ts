@@ -1,36 +1,24 @@
-// Values on the ring. Policy:
-// - PUT: the entry node versions the write (HLC) and fixes its absolute
-//   deadline, resolves the responsible node (GetNode) and sends it InsertValue;
-//   the owner stores it and copies it to its first replication-1 successors
-//   before acknowledging. Replication hints are clamped to [1, r].
-// - Location cache: every node heard of is kept sorted by ID; PUT and GET
-//   first go straight to the cached successor of the key's position, which
-//   answers only if it owns the key (its own predecessor decides). Otherwise
-//   they take the long way below; a wrong guess costs one call.
-// - GET: ask the owner; when it fails or has nothing, ask the replicas
-//   (the owner's first max(replication - 1, 1) successors) at once and take
-//   the newest live copy.
-// - Repair (every repairMs): when a successor appears that has not been
-//   synced, or our range grew (a predecessor died or left), push our owned
-//   records to the successors that must hold them.
-// - Join: a new node's successor pushes it every record outside (new, self].
-//   Leave: every record goes to the successor before the node exits.
+// The records this node holds, and what it does with them as owner. Policy:
+// - Copies: a record keeps max(PUT hint, `replication`) copies, capped by r:
+//   the owner and its first copies - 1 successors (its replica set).
+// - InsertValue at the owner: store, then copy to the replica set; the write
+//   is acknowledged once a majority of the set (the owner included) holds it,
+//   while the remaining copies finish in the background.
+// - Newest wins per key (store/store.ts): a copy never replaces a newer one.
+// - Join: the successor pushes the newcomer every record outside
+//   (newcomer, self]. Leave: every record goes to the successor first.
+// - Freshness: after a pause or after being cut off the node is not fresh: it
+//   answers as a plain holder (never as owner) until anti-entropy has run once
+//   with its replicas (chord/anti-entropy.ts).
 // Deadlines are absolute, so no copy ever extends a TTL.
 
 import type { Logger } from "../log.js";
-import type { Clock, PutRequest } from "../ports.js";
+import type { Clock } from "../ports.js";
 import { type Id, keyPosition } from "../ring/id.js";
 import { betweenRightIncl } from "../ring/interval.js";
 import type { Peer, RoutingTable } from "../ring/routing-table.js";
-import {
-  type KeyId,
-  keyBytes,
-  keyId,
-  type PutOutcome,
-  Store,
-  supersedes,
-  type Versioned,
-} from "../store/store.js";
+import { type KeyId, keyBytes, keyId, type PutOutcome, Store } from "../store/store.js";
+import { recordDigest, type Summarizable } from "../store/summary.js";
 import { VersionClock } from "../store/version.js";
 import {
   PEER_MAX_BATCH_ENTRIES,
@@ -42,12 +30,12 @@ import {
 } from "../wire/peer.js";
 import { Expirer } from "./expirer.js";
 import type { ChordOptions } from "./options.js";
-import { deadlineOf } from "./ttl.js";
+import { awaitQuorum, majority } from "./quorum.js";
 
-export interface ChordRecord extends Versioned {
-  readonly replication: number;
-  /** Ring position of the key (SHA-256), cached. */
-  readonly pos: Id;
+export interface ChordRecord extends Summarizable {
+  readonly value: Buffer;
+  readonly version: number;
+  readonly deadline: number;
 }
 
 export type Caller = <K extends RpcName>(
@@ -57,176 +45,112 @@ export type Caller = <K extends RpcName>(
   timeoutMs: number,
 ) => Promise<RpcRes<K>>;
 
-export interface Lookup {
-  node: Peer;
-  /** The owner's successors as far as the resolver knows them: the replicas. */
-  succs: readonly Peer[];
-  hops: number;
+export interface DataDeps {
+  clock: Clock;
+  log: Logger;
+  table: RoutingTable;
+  call: Caller;
 }
 
 const BATCH_BYTES = 2 * 1024 * 1024;
 /** Versions more than this far ahead of our clock are not trusted to move it. */
-const MAX_VERSION_SKEW_MS = 60_000;
+export const MAX_VERSION_SKEW_MS = 60_000;
+
+export const toWire = (rec: ChordRecord): WireRecord => ({
+  value: rec.value,
+  version: rec.version,
+  deadline: rec.deadline,
+  replication: rec.replication,
+});
 
 export class DataPlane {
   readonly store: Store<ChordRecord>;
-  private readonly versions = new VersionClock();
+  readonly versions = new VersionClock();
   private readonly expirer: Expirer;
-  /**
-   * Sync level per successor: it holds every owned record whose replication
-   * reaches list index `level` (replication - 1 > level).
-   */
-  private readonly synced = new Map<Id, number>();
-  /** Bumped when our range grows, so a repair run that started before does not count. */
-  private rangeEpoch = 0;
+  /** Bumped on every change of the store: summaries are cached per generation. */
+  private gen = 0;
+  private isFresh = true;
   private lastQuotaWarning = Number.NEGATIVE_INFINITY;
 
   constructor(
-    private readonly deps: {
-      clock: Clock;
-      log: Logger;
-      table: RoutingTable;
-      call: Caller;
-      lookup: (pos: Id) => Promise<Lookup>;
-      /** A cached guess at the owner of `pos` (location cache), confirmed by the guessed node. */
-      guessOwner: (pos: Id) => Peer | undefined;
-    },
+    private readonly deps: DataDeps,
     private readonly opts: ChordOptions,
   ) {
     this.store = new Store<ChordRecord>(opts.storeQuotaBytes);
-    this.expirer = new Expirer({ store: this.store, clock: deps.clock });
+    this.expirer = new Expirer({ store: this.store, clock: deps.clock }, () => this.gen++);
   }
 
   stop(): void {
     this.expirer.stop();
   }
 
-  // --- the client path (this node is the entry node) ---
-
-  async put(req: PutRequest): Promise<void> {
-    const now = this.deps.clock.now();
-    const wanted = req.replication === 0 ? this.opts.replication : req.replication;
-    const rec: WireRecord = {
-      value: req.value,
-      version: this.versions.next(now),
-      deadline: deadlineOf(req.ttl, now, this.opts),
-      replication: Math.min(Math.max(wanted, 1), this.opts.successorListLength),
-    };
-    const pos = keyPosition(req.key);
-    if (await this.insertAtGuess(pos, req.key, rec)) return;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const owner = await this.deps.lookup(pos);
-      if (owner.node.id === this.deps.table.self.id) {
-        await this.insertAsOwner(req.key, rec, pos);
-        return;
-      }
-      try {
-        await this.deps.call(
-          owner.node,
-          "insertValue",
-          { key: req.key, rec },
-          this.opts.rpcTimeoutMs,
-        );
-        return;
-      } catch {
-        // the caller has routed around the dead owner; look up again
-      }
-    }
-    throw new Error("PUT: the responsible node could not be reached");
+  get generation(): number {
+    return this.gen;
   }
 
-  async get(key: Buffer): Promise<Buffer | undefined> {
-    if (this.deps.table.alone) return this.store.get(keyId(key), this.deps.clock.now())?.value;
-    const pos = keyPosition(key);
-    const cached = await this.fetchAtGuess(pos, key);
-    if (cached !== undefined) return cached.value;
-    const owner = await this.deps.lookup(pos);
-    const first = await this.fetch(owner.node, key);
-    if (first !== undefined) return first.value;
-    const replicas = owner.succs
-      .filter((p) => p.id !== owner.node.id)
-      .slice(0, Math.max(this.opts.replication - 1, 1));
-    const copies = await Promise.all(replicas.map((p) => this.fetch(p, key)));
-    let best: WireRecord | undefined;
-    for (const c of copies)
-      if (c !== undefined && (best === undefined || supersedes(c, best))) best = c;
-    return best?.value;
+  /** False while catching up after a pause or a partition. */
+  get fresh(): boolean {
+    return this.isFresh;
   }
 
-  /** The live copy at the cached owner, when that node confirms it owns the key. */
-  private async fetchAtGuess(pos: Id, key: Buffer): Promise<WireRecord | undefined> {
-    const guess = this.deps.guessOwner(pos);
-    if (guess === undefined) return undefined;
-    if (guess.id === this.deps.table.self.id) {
-      return this.deps.table.owns(pos) ? this.liveRecord(this.getLocal(key)) : undefined;
-    }
-    try {
-      const res = await this.deps.call(guess, "getValue", { key }, this.opts.rpcTimeoutMs);
-      return res.owner ? this.liveRecord(res.rec) : undefined;
-    } catch {
-      return undefined;
-    }
+  set fresh(value: boolean) {
+    if (value !== this.isFresh) this.deps.log.info({ fresh: value }, "freshness changed");
+    this.isFresh = value;
   }
 
-  /** Stores at the cached owner if it confirms it owns the key; false sends the PUT the long way. */
-  private async insertAtGuess(pos: Id, key: Buffer, rec: WireRecord): Promise<boolean> {
-    const guess = this.deps.guessOwner(pos);
-    if (guess === undefined) return false;
-    if (guess.id === this.deps.table.self.id) {
-      if (!this.deps.table.owns(pos)) return false;
-      await this.insertAsOwner(key, rec, pos);
-      return true;
-    }
-    try {
-      const res = await this.deps.call(
-        guess,
-        "insertValue",
-        { key, rec, strict: true },
-        this.opts.rpcTimeoutMs,
-      );
-      return res.owner;
-    } catch {
-      return false;
-    }
+  /** Copies a PUT asks for: max(hint, configured replication), within [1, r]. */
+  copiesFor(hint: number): number {
+    return Math.min(Math.max(hint, this.opts.replication, 1), this.opts.successorListLength);
   }
 
-  private liveRecord(rec: WireRecord | null): WireRecord | undefined {
-    return rec !== null && this.deps.clock.now() <= rec.deadline ? rec : undefined;
+  /** The peers that hold copies of a record this node owns: its first copies - 1 successors. */
+  replicaPeers(copies: number): readonly Peer[] {
+    return this.deps.table.successors.slice(0, copies - 1);
   }
-
-  private async fetch(peer: Peer, key: Buffer): Promise<WireRecord | undefined> {
-    try {
-      const rec =
-        peer.id === this.deps.table.self.id
-          ? this.getLocal(key)
-          : (await this.deps.call(peer, "getValue", { key }, this.opts.rpcTimeoutMs)).rec;
-      return this.liveRecord(rec);
-    } catch {
-      return undefined;
-    }
-  }
-
-  // --- what peers ask of this node ---
 
   getLocal(key: Buffer): WireRecord | null {
     const rec = this.store.get(keyId(key), this.deps.clock.now());
     return rec === undefined ? null : toWire(rec);
   }
 
-  /** Stores as the responsible node, then copies to replication-1 successors. */
-  async insertAsOwner(key: Buffer, rec: WireRecord, pos = keyPosition(key)): Promise<boolean> {
+  /** This node's answer to GetValue. */
+  localAnswer(key: Buffer): RpcRes<"getValue"> {
+    const owner = this.isFresh && this.deps.table.owns(keyPosition(key));
+    return { rec: this.getLocal(key), owner, fresh: this.isFresh };
+  }
+
+  /** Every live record. */
+  live(): [KeyId, ChordRecord][] {
+    return [...this.store.entries(this.deps.clock.now())];
+  }
+
+  /**
+   * As the responsible node: store, copy to the replica set, and report the
+   * write stored once a majority of the set holds it. With `strict`, a node
+   * that does not own the key (or is not fresh) stores nothing.
+   */
+  async insertAsOwner(
+    key: Buffer,
+    rec: WireRecord,
+    strict: boolean,
+    pos = keyPosition(key),
+  ): Promise<RpcRes<"insertValue">> {
+    const owner = this.deps.table.owns(pos) && this.isFresh;
+    if (strict && !owner) return { stored: false, owner };
     const outcome = this.storeOne(keyId(key), rec, pos);
-    if (outcome !== "stored" && outcome !== "same") return false;
-    const replicas = this.deps.table.successors.slice(0, rec.replication - 1);
-    if (replicas.length === 0) return true;
-    await Promise.all(
-      replicas.map((p) =>
-        this.deps
-          .call(p, "storeReplicas", { entries: [{ key, rec }] }, this.opts.rpcTimeoutMs)
-          .catch(() => undefined),
-      ),
+    // A newer version is already here: this write was superseded by a concurrent one.
+    if (outcome === "stale") return { stored: true, owner };
+    if (outcome !== "stored" && outcome !== "same") return { stored: false, owner };
+    const peers = this.replicaPeers(rec.replication);
+    const entries = [{ key, rec }];
+    const acks = peers.map((p) =>
+      this.deps
+        .call(p, "storeReplicas", { entries }, this.opts.rpcTimeoutMs)
+        .then(() => true)
+        .catch(() => false),
     );
-    return true;
+    const need = majority(peers.length + 1) - 1;
+    return { stored: await awaitQuorum(acks, need), owner };
   }
 
   /** Stores a batch of copies (replication, repair, handover); returns how many were new. */
@@ -238,9 +162,15 @@ export class DataPlane {
     return stored;
   }
 
+  /** Drops records handed to their owner (chord/handoff.ts). */
+  drop(ids: readonly KeyId[]): void {
+    for (const id of ids) if (this.store.delete(id)) this.gen++;
+  }
+
   private storeOne(id: KeyId, rec: WireRecord, pos: Id): PutOutcome {
     const now = this.deps.clock.now();
     if (rec.version <= (now + MAX_VERSION_SKEW_MS) * 1000) this.versions.observe(rec.version);
+    const key = keyBytes(id);
     const outcome = this.store.put(
       id,
       {
@@ -249,11 +179,14 @@ export class DataPlane {
         deadline: rec.deadline,
         replication: rec.replication,
         pos,
+        digest: recordDigest(key, rec.version, rec.value),
       },
       now,
     );
-    if (outcome === "stored") this.expirer.touch();
-    else if (outcome === "over-quota") this.warnQuota(now);
+    if (outcome === "stored") {
+      this.gen++;
+      this.expirer.touch();
+    } else if (outcome === "over-quota") this.warnQuota(now);
     return outcome;
   }
 
@@ -283,58 +216,8 @@ export class DataPlane {
     throw new Error(`could not hand over ${all.length} records: no successor took them`);
   }
 
-  /**
-   * Call after every change of the successor list. A synced successor that
-   * moved farther away only holds what its new place needs (new writes go to
-   * the current places), so its sync level drops to that place; one that moves
-   * closer again is then re-synced by repair().
-   */
-  noteSuccessors(): void {
-    this.deps.table.successors.forEach((t, index) => {
-      const level = this.synced.get(t.id);
-      if (level !== undefined && level < index) this.synced.set(t.id, index);
-    });
-  }
-
-  /** Our range grew (predecessor died or left): every replica must be re-synced. */
-  onRangeGrew(): void {
-    this.synced.clear();
-    this.rangeEpoch++;
-  }
-
-  /**
-   * Repair: push owned records to each successor that must hold a copy and
-   * has not been synced at its current place in the list (a successor that
-   * moves closer, because one before it died, must now hold more).
-   */
-  async repair(): Promise<void> {
-    const { table } = this.deps;
-    if (table.alone || table.predecessor === undefined) return;
-    const targets = table.successors.slice(0, this.opts.successorListLength - 1);
-    for (const id of this.synced.keys())
-      if (!targets.some((t) => t.id === id)) this.synced.delete(id);
-    const fresh = targets
-      .map((t, index) => ({ t, index }))
-      .filter(({ t, index }) => (this.synced.get(t.id) ?? Number.POSITIVE_INFINITY) > index);
-    if (fresh.length === 0) return;
-    const epoch = this.rangeEpoch;
-    const owned = this.live().filter(([, rec]) => table.owns(rec.pos));
-    for (const { t, index } of fresh) {
-      const due = owned.filter(([, rec]) => rec.replication - 1 > index);
-      await this.push(t, due);
-      if (epoch !== this.rangeEpoch) return; // the range grew meanwhile: the next run redoes it
-      this.synced.set(t.id, index);
-      if (due.length > 0)
-        this.deps.log.debug({ peer: t.addr, records: due.length }, "replicas repaired");
-    }
-  }
-
-  private live(): [KeyId, ChordRecord][] {
-    return [...this.store.entries(this.deps.clock.now())];
-  }
-
   /** Sends records in batches bounded in count and bytes; throws if a batch fails. */
-  private async push(peer: Peer, records: readonly [KeyId, ChordRecord][]): Promise<void> {
+  async push(peer: Peer, records: readonly [KeyId, ChordRecord][]): Promise<void> {
     let batch: WireEntry[] = [];
     let bytes = 0;
     const flush = async () => {
@@ -362,10 +245,3 @@ export class DataPlane {
     );
   }
 }
-
-const toWire = (rec: ChordRecord): WireRecord => ({
-  value: rec.value,
-  version: rec.version,
-  deadline: rec.deadline,
-  replication: rec.replication,
-});

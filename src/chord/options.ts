@@ -12,7 +12,14 @@ export interface ChordOptions extends TtlPolicy {
   stabilizeMs: number;
   fixFingersMs: number;
   checkPredecessorMs: number;
-  repairMs: number;
+  /** Anti-entropy: one replica of the owned range compared per period. */
+  antiEntropyMs: number;
+  /** How often stranded records are looked for (also soon after each ring change). */
+  strandedScanMs: number;
+  /** A GET waits this long past a majority of answers for the rest of the replica set. */
+  readGraceMs: number;
+  /** Timers this late mean the process was paused: catch up before serving as owner. */
+  pauseThresholdMs: number;
   rpcTimeoutMs: number;
   lookupTimeoutMs: number;
   /** Deadline of one bulk batch (join split, leave handover, repair). */
@@ -26,11 +33,14 @@ export const CHORD_DEFAULTS: Omit<
   ChordOptions,
   keyof TtlPolicy | "replication" | "storeQuotaBytes"
 > = {
-  successorListLength: 5,
+  successorListLength: 10,
   stabilizeMs: 500,
   fixFingersMs: 250,
   checkPredecessorMs: 1000,
-  repairMs: 1000,
+  antiEntropyMs: 1000,
+  strandedScanMs: 30_000,
+  readGraceMs: 50,
+  pauseThresholdMs: 1500,
   rpcTimeoutMs: 2000,
   lookupTimeoutMs: 4000,
   transferTimeoutMs: 20_000,

@@ -30,15 +30,15 @@ export class PeriodicJob {
     this.timer = undefined;
   }
 
-  /** Runs as soon as possible (after the current run, if one is under way). */
-  trigger(): void {
+  /** Runs after `ms` (default: as soon as possible; after the current run, if one is under way). */
+  trigger(ms = 0): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
     }
     this.timer?.cancel();
-    this.timer = this.deps.clock.setTimeout(() => void this.tick(), 0);
+    this.timer = this.deps.clock.setTimeout(() => void this.tick(), ms);
   }
 
   private arm(): void {

@@ -34,6 +34,15 @@ export class RingDirectory {
     return this.peers.get(this.ids[at === this.ids.length ? 0 : at]!);
   }
 
+  /** Up to `k` known nodes clockwise from `pos`: the owner guess and the guessed replicas. */
+  successorsOf(pos: Id, k: number): Peer[] {
+    const n = Math.min(k, this.ids.length);
+    const out: Peer[] = [];
+    const start = this.lowerBound(pos);
+    for (let i = 0; i < n; i++) out.push(this.peers.get(this.ids[(start + i) % this.ids.length]!)!);
+    return out;
+  }
+
   private lowerBound(id: Id): number {
     let lo = 0;
     let hi = this.ids.length;

@@ -43,6 +43,10 @@ export const WireRecord = Type.Object({
 });
 const Entry = Type.Object({ key: Key, rec: WireRecord });
 const Empty = Type.Object({});
+const U32 = Type.Integer({ minimum: 0, maximum: 2 ** 32 - 1 });
+/** Anti-entropy: hashed buckets per range (store/summary.ts). */
+export const SYNC_BUCKETS = 64;
+const KeyVersion = Type.Object({ key: Key, version: Type.Number({ minimum: 0 }), digest: U32 });
 
 /** Every RPC: its type number, request body and reply body. */
 export const RPC = {
@@ -66,11 +70,18 @@ export const RPC = {
   },
   /** "I might be your predecessor" (Chord's notify / Zave's rectify). */
   notify: { t: 4, req: Type.Object({ from: Addr }), res: Empty },
-  /** Read a value from the node that holds it (no forwarding); `owner`: whether the callee owns the key. */
+  /**
+   * Read a value from the node that holds it (no forwarding); `owner`: whether the callee
+   * owns the key; `fresh` false: the callee is catching up after a pause or a partition.
+   */
   getValue: {
     t: 5,
     req: Type.Object({ key: Key }),
-    res: Type.Object({ rec: Type.Union([WireRecord, Type.Null()]), owner: Type.Boolean() }),
+    res: Type.Object({
+      rec: Type.Union([WireRecord, Type.Null()]),
+      owner: Type.Boolean(),
+      fresh: Type.Optional(Type.Boolean()),
+    }),
   },
   /** Store at the responsible node, which replicates to its successors. */
   /** With `strict`, a callee that does not own the key stores nothing and says so. */
@@ -99,6 +110,50 @@ export const RPC = {
   },
   /** A node that just joined tells its predecessor "I am your new successor" (checked before adopted). */
   newSuccessor: { t: 10, req: Type.Object({ from: Addr }), res: Empty },
+  /**
+   * Anti-entropy, step 1: the owner of (lo, hi] sends its summary of the records there
+   * (hash and count of those whose replication reaches the callee); the callee answers
+   * whether its own summary matches, and if not its per-bucket hashes.
+   */
+  syncRange: {
+    t: 11,
+    req: Type.Object({
+      lo: Key,
+      hi: Key,
+      minReplication: Type.Integer({ minimum: 1, maximum: 255 }),
+      root: U32,
+      count: U32,
+    }),
+    res: Type.Object({
+      match: Type.Boolean(),
+      count: U32,
+      buckets: Type.Array(U32, { maxItems: SYNC_BUCKETS }),
+    }),
+  },
+  /**
+   * Anti-entropy, step 2: the owner lists (key, version) of its records in the buckets
+   * that differ; the callee returns the records it holds newer or the owner lacks
+   * (`give`), and the keys it wants (`want`). `more`: the callee cut `give` short.
+   */
+  syncBuckets: {
+    t: 12,
+    req: Type.Object({
+      lo: Key,
+      hi: Key,
+      minReplication: Type.Integer({ minimum: 1, maximum: 255 }),
+      buckets: Type.Array(Type.Integer({ minimum: 0, maximum: SYNC_BUCKETS - 1 }), {
+        maxItems: SYNC_BUCKETS,
+      }),
+      have: Type.Array(KeyVersion, { maxItems: PEER_MAX_BATCH_ENTRIES }),
+    }),
+    res: Type.Object({
+      give: Type.Array(Entry, { maxItems: PEER_MAX_BATCH_ENTRIES }),
+      want: Type.Array(Key, { maxItems: PEER_MAX_BATCH_ENTRIES }),
+      more: Type.Boolean(),
+    }),
+  },
+  /** Ring unification: "this live node may belong between you and your neighbours". */
+  mergeHint: { t: 13, req: Type.Object({ node: Addr }), res: Empty },
 } as const;
 
 export type RpcName = keyof typeof RPC;

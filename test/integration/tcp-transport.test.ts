@@ -43,6 +43,9 @@ function handlers(over: Partial<PeerHandlers> = {}): PeerHandlers {
     splitNode: notImplemented,
     leaving: notImplemented,
     newSuccessor: notImplemented,
+    syncRange: notImplemented,
+    syncBuckets: notImplemented,
+    mergeHint: notImplemented,
     ...over,
   };
 }

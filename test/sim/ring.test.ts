@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ChordNode } from "../../src/chord/chord-node.js";
-import type { Lookup } from "../../src/chord/data-plane.js";
+import type { Lookup } from "../../src/chord/entry.js";
 import { keyPosition } from "../../src/ring/id.js";
 import { SimRing } from "./sim-ring.js";
 
@@ -60,7 +60,7 @@ describe("simulated ring", () => {
         ring.net.kill(v.self.addr);
         await v.stop();
       }
-      await ring.clock.advance(ring.opts.repairMs * 3);
+      await ring.clock.advance(ring.opts.antiEntropyMs * 3);
     }
     assert.ok((await ring.converge(60_000)) >= 0, "ring did not reconverge");
     let missing = 0;

@@ -19,8 +19,8 @@ const DEFAULT_CONFIG: Config = {
   bootstrappers: [],
   defaultStoreSeconds: 3600,
   maxStoreSeconds: 86_400,
-  replication: 3,
-  successorListLength: 5,
+  replication: 8,
+  successorListLength: 10,
   stabilizeIntervalMs: 500,
   storeQuotaBytes: 128 * 1024 * 1024,
   maxApiConnections: 1024,
@@ -90,6 +90,7 @@ describe("config: the spec's example file", () => {
         ...DEFAULT_CONFIG,
         bootstrappers: [{ host: "127.0.0.1", port: 6500 }],
         hostkey: "./hostkey.pem",
+        replication: 3,
       },
       warnings: [],
     });
@@ -162,10 +163,10 @@ describe("config: [dht] keys", () => {
 
   test("replication may not exceed the successor list", () => {
     assertConfigError(
-      "[dht]\nreplication = 6\n",
+      "[dht]\nreplication = 11\n",
       /replication/,
-      /successor_list_length \(5\)/,
-      /got 6/,
+      /successor_list_length \(10\)/,
+      /got 11/,
     );
     assert.equal(dht("replication = 6\nsuccessor_list_length = 6").config.replication, 6);
   });
@@ -251,7 +252,7 @@ describe("config: aliases", () => {
 describe("config: warnings and other sections", () => {
   test("an unknown [dht] key produces one warning naming the file and the key", () => {
     const { config, warnings } = dht("replicaton = 5");
-    assert.equal(config.replication, 3);
+    assert.equal(config.replication, 8);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /\/etc\/ringdht\/peer\.ini/);
     assert.match(warnings[0]!, /"replicaton"/);

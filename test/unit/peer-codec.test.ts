@@ -63,6 +63,8 @@ const record: fc.Arbitrary<WireRecord> = rec({
   replication: fc.integer({ min: 1, max: 255 }),
 });
 const empty = fc.constant({});
+const u32 = fc.integer({ min: 0, max: 2 ** 32 - 1 });
+const rep = fc.integer({ min: 1, max: 255 });
 
 const REQ: { [K in RpcName]: fc.Arbitrary<RpcReq<K>> } = {
   ping: empty,
@@ -75,6 +77,15 @@ const REQ: { [K in RpcName]: fc.Arbitrary<RpcReq<K>> } = {
   splitNode: rec({ from: addr }),
   leaving: rec({ from: addr, pred: fc.option(addr, { nil: null }), succs }),
   newSuccessor: rec({ from: addr }),
+  syncRange: rec({ lo: key, hi: key, minReplication: rep, root: u32, count: u32 }),
+  syncBuckets: rec({
+    lo: key,
+    hi: key,
+    minReplication: rep,
+    buckets: fc.array(fc.integer({ min: 0, max: 63 }), { maxLength: 64 }),
+    have: fc.array(rec({ key, version: num, digest: u32 }), { maxLength: 4 }),
+  }),
+  mergeHint: rec({ node: addr }),
 };
 
 const RES: { [K in RpcName]: fc.Arbitrary<RpcRes<K>> } = {
@@ -88,6 +99,13 @@ const RES: { [K in RpcName]: fc.Arbitrary<RpcRes<K>> } = {
   splitNode: rec({ sent: fc.nat() }),
   leaving: empty,
   newSuccessor: empty,
+  syncRange: rec({ match: fc.boolean(), count: u32, buckets: fc.array(u32, { maxLength: 64 }) }),
+  syncBuckets: rec({
+    give: fc.array(rec({ key, rec: record }), { maxLength: 4 }),
+    want: fc.array(key, { maxLength: 4 }),
+    more: fc.boolean(),
+  }),
+  mergeHint: empty,
 };
 
 const requestId = fc.integer({ min: 0, max: 2 ** 32 - 1 });
@@ -242,7 +260,7 @@ describe("peer codec rejects", () => {
   });
 
   test("unknown message types, including the API's range", () => {
-    for (const t of [11, 14, 99, 650, 255]) {
+    for (const t of [14, 16, 99, 650, 255]) {
       rejects(
         () => decodeChunks(frameOf({ v: 1, t, id: 1, b: {} })),
         /unknown peer message type|envelope/,

@@ -249,6 +249,9 @@ function handlers(overrides: Partial<PeerHandlers> = {}): PeerHandlers {
     splitNode: unused("splitNode"),
     leaving: unused("leaving"),
     newSuccessor: unused("newSuccessor"),
+    syncRange: unused("syncRange"),
+    syncBuckets: unused("syncBuckets"),
+    mergeHint: unused("mergeHint"),
     ...overrides,
   };
 }

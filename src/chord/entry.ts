@@ -1,0 +1,168 @@
+// The client path: PUT and GET at the node a client talks to (the entry node).
+// Policy:
+// - PUT: the entry node versions the write (hybrid logical clock) and fixes
+//   its absolute deadline; copies = max(hint, `replication`) within [1, r].
+//   It sends InsertValue to the owner: first the cached guess (strict: only
+//   the owner stores), then through GetNode, retrying with back-off while
+//   ownership is in flux; the last attempt is not strict. Acknowledged once
+//   the owner reports a majority of the replica set holds the write.
+// - GET: ask every member of the replica set (owner and `replication` - 1
+//   successors) at once; complete when all answered, or a majority answered
+//   and `readGraceMs` passed. The newest live version wins; members that
+//   answered with an older copy or none are repaired in the background. Fewer
+//   than a majority of fresh answers: unavailable (the API answers FAILURE).
+// - The replica set comes from the location cache when its first member
+//   confirms it owns the key, else from GetNode (owner + its successor list).
+
+import type { Clock, PutRequest } from "../ports.js";
+import type { RingDirectory } from "../ring/directory.js";
+import { type Id, keyPosition } from "../ring/id.js";
+import type { Peer, RoutingTable } from "../ring/routing-table.js";
+import { keyId, supersedes } from "../store/store.js";
+import type { RpcRes, WireRecord } from "../wire/peer.js";
+import type { Caller, DataPlane } from "./data-plane.js";
+import type { ChordOptions } from "./options.js";
+import { delay } from "./periodic.js";
+import { gatherAnswers, majority } from "./quorum.js";
+import { deadlineOf } from "./ttl.js";
+
+export interface Lookup {
+  node: Peer;
+  /** The owner's successors as far as the resolver knows them: the replicas. */
+  succs: readonly Peer[];
+  hops: number;
+}
+
+export interface EntryDeps {
+  clock: Clock;
+  table: RoutingTable;
+  data: DataPlane;
+  call: Caller;
+  lookup: (pos: Id) => Promise<Lookup>;
+  directory: RingDirectory;
+}
+
+/** The GET failed to reach a majority of the replica set in time. */
+export class UnavailableError extends Error {
+  override readonly name = "UnavailableError";
+}
+
+const PUT_ATTEMPTS = 5;
+const PUT_BACKOFF_MS = 50;
+
+type Answer = RpcRes<"getValue">;
+
+export class EntryPath {
+  constructor(
+    private readonly deps: EntryDeps,
+    private readonly opts: ChordOptions,
+  ) {}
+
+  async put(req: PutRequest): Promise<void> {
+    const { clock, data } = this.deps;
+    const now = clock.now();
+    const rec: WireRecord = {
+      value: req.value,
+      version: data.versions.next(now),
+      deadline: deadlineOf(req.ttl, now, this.opts),
+      replication: data.copiesFor(req.replication),
+    };
+    const pos = keyPosition(req.key);
+    for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
+      const strict = attempt < PUT_ATTEMPTS - 1;
+      const target = attempt === 0 ? this.guess(pos, 1)[0] : await this.ownerOf(pos);
+      if (target !== undefined) {
+        const res = await this.insertAt(target, req.key, rec, strict, pos);
+        if (res?.stored === true) return;
+      }
+      if (attempt > 0) await delay(clock, PUT_BACKOFF_MS * 2 ** (attempt - 1));
+    }
+    throw new Error("PUT: no majority of the replica set could be reached");
+  }
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    const { table, data, clock } = this.deps;
+    if (table.alone) return data.store.get(keyId(key), clock.now())?.value;
+    const pos = keyPosition(key);
+    const n = this.opts.replication;
+    const guessed = this.guess(pos, n);
+    let set = guessed;
+    let answers = guessed.length > 0 ? await this.ask(guessed, key) : [];
+    const freshCount = () => answers.filter((a) => a !== undefined && a.fresh !== false).length;
+    if (answers[0]?.owner !== true || freshCount() < majority(set.length)) {
+      const found = await this.deps.lookup(pos);
+      set = [found.node, ...found.succs.filter((p) => p.id !== found.node.id)].slice(0, n);
+      answers = await this.ask(set, key);
+    }
+    const fresh = freshCount();
+    const best = this.newest(answers);
+    if (best !== undefined) {
+      data.versions.observe(best.version);
+      this.repair(set, answers, key, best);
+    }
+    if (fresh < majority(set.length)) {
+      throw new UnavailableError("GET: no majority of the replica set answered");
+    }
+    return best?.value;
+  }
+
+  private guess(pos: Id, k: number): Peer[] {
+    return this.deps.directory.successorsOf(pos, k);
+  }
+
+  private async ownerOf(pos: Id): Promise<Peer | undefined> {
+    return (await this.deps.lookup(pos).catch(() => undefined))?.node;
+  }
+
+  private insertAt(
+    target: Peer,
+    key: Buffer,
+    rec: WireRecord,
+    strict: boolean,
+    pos: Id,
+  ): Promise<RpcRes<"insertValue"> | undefined> {
+    const { table, data, call } = this.deps;
+    if (target.id === table.self.id) return data.insertAsOwner(key, rec, strict, pos);
+    return call(target, "insertValue", { key, rec, strict }, this.opts.rpcTimeoutMs).catch(
+      () => undefined,
+    );
+  }
+
+  private ask(set: readonly Peer[], key: Buffer): Promise<(Answer | undefined)[]> {
+    const { table, data, clock, call } = this.deps;
+    const calls = set.map((p) =>
+      p.id === table.self.id
+        ? Promise.resolve<Answer>(data.localAnswer(key))
+        : call(p, "getValue", { key }, this.opts.rpcTimeoutMs).catch(() => undefined),
+    );
+    return gatherAnswers(clock, calls, majority(set.length), this.opts.readGraceMs);
+  }
+
+  private newest(answers: readonly (Answer | undefined)[]): WireRecord | undefined {
+    const now = this.deps.clock.now();
+    let best: WireRecord | undefined;
+    for (const a of answers) {
+      const rec = a?.rec;
+      if (rec == null || now > rec.deadline) continue;
+      if (best === undefined || supersedes(rec, best)) best = rec;
+    }
+    return best;
+  }
+
+  /** Read repair: members that answered with an older copy, or none, get the newest. */
+  private repair(
+    set: readonly Peer[],
+    answers: readonly (Answer | undefined)[],
+    key: Buffer,
+    best: WireRecord,
+  ): void {
+    const { table, data, call } = this.deps;
+    set.forEach((peer, i) => {
+      const a = answers[i];
+      if (a === undefined || (a.rec != null && !supersedes(best, a.rec))) return;
+      const entries = [{ key, rec: best }];
+      if (peer.id === table.self.id) data.storeBatch(entries);
+      else void call(peer, "storeReplicas", { entries }, this.opts.rpcTimeoutMs).catch(() => 0);
+    });
+  }
+}

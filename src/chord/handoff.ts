@@ -1,0 +1,94 @@
+// Stranded records: a node hands records it does not serve to their owner.
+// Policy (run a few seconds after the ring around this node last changed, and
+// every `strandedScanMs`): a record is served here when this node owns it, or
+// an owner confirmed by anti-entropy within `CONFIRM_WINDOW_ROUNDS` rounds that
+// this node replicates its range. Any other record is checked with GetNode:
+// one lookup covers every record up to the owner found. If this node is not
+// among the record's first `replication` holders, the record is pushed to the
+// owner (newest wins there) and dropped here only once the owner took it.
+
+import type { Logger } from "../log.js";
+import type { Clock } from "../ports.js";
+import type { Id } from "../ring/id.js";
+import { between, betweenRightIncl } from "../ring/interval.js";
+import type { RoutingTable } from "../ring/routing-table.js";
+import type { KeyId } from "../store/store.js";
+import type { AntiEntropy } from "./anti-entropy.js";
+import type { ChordRecord, DataPlane } from "./data-plane.js";
+import type { Lookup } from "./entry.js";
+import type { ChordOptions } from "./options.js";
+
+/** How many anti-entropy rounds over a whole replica set a confirmation stays valid. */
+const CONFIRM_WINDOW_ROUNDS = 3;
+
+export interface HandoffDeps {
+  clock: Clock;
+  log: Logger;
+  table: RoutingTable;
+  data: DataPlane;
+  ae: AntiEntropy;
+  lookup: (pos: Id) => Promise<Lookup>;
+}
+
+export class Handoff {
+  /** Records handed to their owners so far. */
+  handedOff = 0;
+
+  constructor(
+    private readonly deps: HandoffDeps,
+    private readonly opts: ChordOptions,
+  ) {}
+
+  async scan(): Promise<void> {
+    const { table, data } = this.deps;
+    const pred = table.predecessor;
+    if (pred === undefined || table.alone || !data.fresh) return;
+    let pending = this.unconfirmed(pred.id);
+    while (pending.length > 0) {
+      const first = pending[0]![1];
+      const found = await this.deps.lookup(first.pos);
+      const segment = pending.filter(([, rec]) =>
+        this.sameOwner(first.pos, rec.pos, found.node.id),
+      );
+      pending = pending.filter(([, rec]) => !this.sameOwner(first.pos, rec.pos, found.node.id));
+      const holders = [found.node, ...found.succs].map((p) => p.id);
+      const stranded = segment.filter(
+        ([, rec]) => !holders.slice(0, rec.replication).includes(table.self.id),
+      );
+      if (stranded.length === 0 || found.node.id === table.self.id) continue;
+      await data.push(found.node, stranded);
+      data.drop(stranded.map(([id]) => id));
+      this.handedOff += stranded.length;
+      this.deps.log.info(
+        { records: stranded.length, to: found.node.addr },
+        "handed stranded records to their owner",
+      );
+    }
+  }
+
+  /** Records outside our own range that no owner confirmed recently, clockwise from us. */
+  private unconfirmed(predId: Id): [KeyId, ChordRecord][] {
+    const { table, data, ae, clock } = this.deps;
+    const self = table.self.id;
+    const window =
+      CONFIRM_WINDOW_ROUNDS * this.opts.antiEntropyMs * 1.5 * this.opts.successorListLength;
+    const since = clock.now() - window;
+    const ranges = [...ae.confirmed.entries()].filter(([, c]) => c.at >= since);
+    const covered = (rec: ChordRecord) =>
+      betweenRightIncl(predId, rec.pos, self) ||
+      ranges.some(
+        ([hi, c]) => rec.replication >= c.minReplication && betweenRightIncl(c.lo, rec.pos, hi),
+      );
+    return data
+      .live()
+      .filter(([, rec]) => !covered(rec))
+      .sort(([, a], [, b]) => (between(self, a.pos, b.pos) ? -1 : 1));
+  }
+
+  /** Whether `pos` has the same owner as `from`, whose owner is `owner`: pos in [from, owner]. */
+  private sameOwner(from: Id, pos: Id, owner: Id): boolean {
+    if (pos === from) return true;
+    if (from === owner) return false;
+    return betweenRightIncl(from, pos, owner);
+  }
+}

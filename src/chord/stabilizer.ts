@@ -1,0 +1,222 @@
+// Ring maintenance by the corrected Chord rules (Zave 2017). Cadences are set
+// by chord-node.ts (jittered 0.5x-1.5x, never overlapping):
+//   stabilize every stabilizeMs: ask the first live successor for its
+//     predecessor and list, adopt a closer live successor, notify it;
+//   fix one finger every fixFingersMs (fingers sharing a node are filled
+//     together; 8x slower once a whole pass changed nothing);
+//   ping the predecessor every checkPredecessorMs.
+// Rectify adopts a notifier that lies closer, or any once the predecessor is dead.
+// Every change of the replica set or of the owned range is reported upwards
+// (anti-entropy syncs at once).
+
+import type { Logger } from "../log.js";
+import type { RingDirectory } from "../ring/directory.js";
+import { distance, fingerStart, ID_BITS, type Id } from "../ring/id.js";
+import { between } from "../ring/interval.js";
+import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
+import type { RpcReq, RpcRes } from "../wire/peer.js";
+import type { Caller } from "./data-plane.js";
+import type { Lookup } from "./entry.js";
+import type { ChordOptions } from "./options.js";
+
+/** How far one stabilize run walks back along predecessors towards the true successor. */
+const MAX_STABILIZE_STEPS = 16;
+
+export interface StabilizerDeps {
+  log: Logger;
+  table: RoutingTable;
+  directory: RingDirectory;
+  call: Caller;
+  /** GetNode started at this node. */
+  resolve: (pos: Id) => Promise<Lookup>;
+  /** The nodes holding our copies, or our own range, changed. */
+  onReplicasChanged: () => void;
+  /** Our range grew (a predecessor died or left): the owner role covers more. */
+  onRangeGrew: () => void;
+}
+
+export class Stabilizer {
+  private nextFinger = 0;
+  /** A whole pass over the fingers changed nothing: fix them at the slow cadence. */
+  fingersSettled = false;
+  private fingerPassChanged = false;
+
+  constructor(
+    private readonly deps: StabilizerDeps,
+    private readonly opts: ChordOptions,
+  ) {}
+
+  async stabilize(): Promise<void> {
+    const { table: t, call } = this.deps;
+    if (t.alone) {
+      const pred = t.predecessor;
+      if (pred !== undefined) this.setSuccessors([pred]);
+      if (t.alone) return;
+    }
+    while (!t.alone) {
+      const succ = this.closerKnownSuccessor() ?? t.successor();
+      let nb: RpcRes<"getNeighbours">;
+      try {
+        nb = await call(succ, "getNeighbours", {}, this.opts.rpcTimeoutMs);
+      } catch {
+        if (succ.id !== t.successor().id) {
+          // A candidate that fails, even with an error reply, is dropped everywhere,
+          // so the next turn of this loop cannot pick it again.
+          t.removePeer(succ.id);
+          this.deps.directory.remove(succ.id);
+        } else if (t.knownPeers().some((p) => p.id === succ.id)) return; // it answered with an error
+        continue; // call() removed it from the table: try the next one
+      }
+      const { list, pred } = await this.closestLiveSuccessor(succ, nb);
+      this.setSuccessors(list);
+      // Notify only when the successor does not already name us (saves a call per run).
+      if (pred !== t.self.addr) {
+        await call(t.successor(), "notify", { from: t.self.addr }, this.opts.rpcTimeoutMs).catch(
+          () => undefined,
+        );
+      }
+      return;
+    }
+  }
+
+  /**
+   * A peer we know of (location cache, finger, successor list) lying between us and our
+   * successor, nearest to us: a better successor candidate than the list's
+   * head, checked by asking it for its neighbours.
+   */
+  private closerKnownSuccessor(): Peer | undefined {
+    const t = this.deps.table;
+    const nearest = this.deps.directory.successorOf(fingerStart(t.self.id, 0));
+    if (nearest !== undefined && between(t.self.id, nearest.id, t.successor().id)) return nearest;
+    const inside = t.closestPreceding(t.successor().id);
+    return inside[inside.length - 1];
+  }
+
+  /**
+   * Zave's stabilize step, repeated: while the successor's predecessor lies
+   * between us and it and answers, it is the closer successor. Returns the
+   * successor list to adopt: that node and its own list.
+   */
+  async closestLiveSuccessor(
+    succ: Peer,
+    nb: RpcRes<"getNeighbours">,
+    maxSteps = MAX_STABILIZE_STEPS,
+  ): Promise<{ list: Peer[]; pred: string | null }> {
+    const self = this.deps.table.self.id;
+    let best = succ;
+    let view = nb;
+    for (let step = 0; step < maxSteps; step++) {
+      const p = view.pred === null ? undefined : peerAt(view.pred);
+      if (p === undefined || p.id === self || !between(self, p.id, best.id)) break;
+      const closer = await this.deps
+        .call(p, "getNeighbours", {}, this.opts.rpcTimeoutMs)
+        .catch(() => undefined);
+      if (closer === undefined) break;
+      best = p;
+      view = closer;
+    }
+    return { list: [best, ...view.succs.map(peerAt)], pred: view.pred };
+  }
+
+  setSuccessors(list: readonly Peer[]): void {
+    const t = this.deps.table;
+    const replicas = () => t.successors.map((p) => p.id).join();
+    const before = t.successor().id;
+    const replicasBefore = replicas();
+    t.setSuccessors(list);
+    for (const p of t.successors) this.deps.directory.add(p);
+    const after = t.successor();
+    if (after.id !== before) this.deps.log.info({ successor: after.addr }, "successor changed");
+    if (replicas() !== replicasBefore) this.deps.onReplicasChanged();
+  }
+
+  async checkPredecessor(): Promise<void> {
+    const t = this.deps.table;
+    const pred = t.predecessor;
+    if (pred === undefined) return;
+    await this.deps.call(pred, "ping", {}, this.opts.rpcTimeoutMs).catch(() => {
+      if (t.predecessor?.id === pred.id) this.changePredecessor(undefined);
+      this.deps.log.info({ predecessor: pred.addr }, "predecessor failed");
+    });
+  }
+
+  /**
+   * Fixes finger i, and with it every following finger the same node covers:
+   * finger j starts at self + 2^j, inside (self, node] while 2^j <= distance.
+   */
+  async fixFinger(): Promise<void> {
+    const t = this.deps.table;
+    if (t.alone) return;
+    const self = t.self.id;
+    const i = this.nextFinger;
+    const { node } = await this.deps.resolve(fingerStart(self, i));
+    const last = node.id === self ? i : Math.max(i, distance(self, node.id).toString(2).length - 1);
+    if (t.finger(i)?.id !== (node.id === self ? undefined : node.id)) {
+      this.fingerPassChanged = true;
+      this.fingersSettled = false;
+    }
+    t.setFingers(i, last, node);
+    this.deps.directory.add(node);
+    this.nextFinger = last + 1 >= ID_BITS ? 0 : last + 1;
+    if (this.nextFinger === 0) {
+      this.fingersSettled = !this.fingerPassChanged;
+      this.fingerPassChanged = false;
+    }
+  }
+
+  /**
+   * Rectify: adopt `p` as predecessor if it is closer than the current one,
+   * or, once a ping shows the current one dead, in any case (Zave's rectify;
+   * the ping runs in the background so the notifier's call is never held up).
+   */
+  rectify(p: Peer): void {
+    const t = this.deps.table;
+    if (p.id === t.self.id) return;
+    const pred = t.predecessor;
+    if (pred === undefined || between(pred.id, p.id, t.self.id)) this.changePredecessor(p);
+    else if (pred.id !== p.id) {
+      void this.checkPredecessor().then(() => {
+        if (t.predecessor === undefined) this.changePredecessor(p);
+      });
+    }
+    if (t.alone) this.setSuccessors([p]);
+  }
+
+  changePredecessor(p: Peer | undefined): void {
+    const t = this.deps.table;
+    const old = t.predecessor;
+    if (old?.id === p?.id) return;
+    t.setPredecessor(p);
+    this.deps.log.info({ predecessor: p?.addr ?? null }, "predecessor changed");
+    // Our range grew unless the new predecessor lies between the old one and us.
+    if (old === undefined || p === undefined || !between(old.id, p.id, t.self.id)) {
+      this.deps.onRangeGrew();
+    }
+    this.deps.onReplicasChanged();
+  }
+
+  /** A node says it joined right after us: adopt it as successor if it lies closer and answers. */
+  async considerSuccessor(p: Peer): Promise<void> {
+    const t = this.deps.table;
+    const closer = () => t.alone || between(t.self.id, p.id, t.successor().id);
+    if (p.id === t.self.id || !closer()) return;
+    const nb = await this.deps
+      .call(p, "getNeighbours", {}, this.opts.rpcTimeoutMs)
+      .catch(() => undefined);
+    if (nb === undefined || !closer()) return;
+    this.setSuccessors([p, ...nb.succs.map(peerAt)]);
+  }
+
+  /** A neighbour leaves gracefully: link around it. */
+  onLeaving(body: RpcReq<"leaving">): void {
+    const t = this.deps.table;
+    const leaver = peerAt(body.from);
+    if (t.predecessor?.id === leaver.id)
+      this.changePredecessor(body.pred === null ? undefined : peerAt(body.pred));
+    const at = t.successors.findIndex((s) => s.id === leaver.id);
+    if (at >= 0) this.setSuccessors([...t.successors.slice(0, at), ...body.succs.map(peerAt)]);
+    t.removePeer(leaver.id);
+    this.deps.directory.remove(leaver.id);
+    this.deps.log.info({ peer: leaver.addr }, "neighbour left");
+  }
+}
