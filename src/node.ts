@@ -34,7 +34,7 @@ export function chordOptions(config: Config): ChordOptions {
     fixFingersMs: Math.max(ms / 2, 5),
     checkPredecessorMs: ms * 2,
     antiEntropyMs: ms * 2,
-    pauseThresholdMs: Math.max(ms * 3, 1000),
+    pauseThresholdMs: Math.max(ms * 4, 2000),
   };
 }
 

@@ -8,9 +8,10 @@
 //   the owner reports a majority of the replica set holds the write.
 // - GET: ask every member of the replica set (owner and `replication` - 1
 //   successors) at once; complete when all answered, or a majority answered
-//   and `readGraceMs` passed. The newest live version wins; members that
-//   answered with an older copy or none are repaired in the background. Fewer
-//   than a majority of fresh answers: unavailable (the API answers FAILURE).
+//   and `readGraceMs` passed (answers of members still catching up after a
+//   pause do not count towards that majority). The newest live version wins;
+//   members that answered with an older copy or none are repaired in the
+//   background. Fewer than a majority of answers: unavailable (FAILURE).
 // - The replica set comes from the location cache when its first member
 //   confirms it owns the key, else from GetNode (owner + its successor list).
 
@@ -88,19 +89,18 @@ export class EntryPath {
     const guessed = this.guess(pos, n);
     let set = guessed;
     let answers = guessed.length > 0 ? await this.ask(guessed, key) : [];
-    const freshCount = () => answers.filter((a) => a !== undefined && a.fresh !== false).length;
-    if (answers[0]?.owner !== true || freshCount() < majority(set.length)) {
+    const answered = () => answers.filter((a) => a !== undefined).length;
+    if (answers[0]?.owner !== true || answered() < majority(set.length)) {
       const found = await this.deps.lookup(pos);
       set = [found.node, ...found.succs.filter((p) => p.id !== found.node.id)].slice(0, n);
       answers = await this.ask(set, key);
     }
-    const fresh = freshCount();
     const best = this.newest(answers);
     if (best !== undefined) {
       data.versions.observe(best.version);
       this.repair(set, answers, key, best);
     }
-    if (fresh < majority(set.length)) {
+    if (answered() < majority(set.length)) {
       throw new UnavailableError("GET: no majority of the replica set answered");
     }
     return best?.value;
@@ -135,7 +135,8 @@ export class EntryPath {
         ? Promise.resolve<Answer>(data.localAnswer(key))
         : call(p, "getValue", { key }, this.opts.rpcTimeoutMs).catch(() => undefined),
     );
-    return gatherAnswers(clock, calls, majority(set.length), this.opts.readGraceMs);
+    const fresh = (a: Answer) => a.fresh !== false;
+    return gatherAnswers(clock, calls, majority(set.length), this.opts.readGraceMs, fresh);
   }
 
   private newest(answers: readonly (Answer | undefined)[]): WireRecord | undefined {

@@ -1,8 +1,9 @@
 // Stranded records: a node hands records it does not serve to their owner.
 // Policy (run a few seconds after the ring around this node last changed, and
 // every `strandedScanMs`): a record is served here when this node owns it, or
-// an owner confirmed by anti-entropy within `CONFIRM_WINDOW_ROUNDS` rounds that
-// this node replicates its range. Any other record is checked with GetNode:
+// an owner confirmed by anti-entropy within `CONFIRM_WINDOW_ROUNDS` rounds
+// (an owner syncs each replica once per `replication` anti-entropy periods,
+// on average) that this node replicates its range. Any other record is checked with GetNode:
 // one lookup covers every record up to the owner found. If this node is not
 // among the record's first `replication` holders, the record is pushed to the
 // owner (newest wins there) and dropped here only once the owner took it.
@@ -70,8 +71,7 @@ export class Handoff {
   private unconfirmed(predId: Id): [KeyId, ChordRecord][] {
     const { table, data, ae, clock } = this.deps;
     const self = table.self.id;
-    const window =
-      CONFIRM_WINDOW_ROUNDS * this.opts.antiEntropyMs * 1.5 * this.opts.successorListLength;
+    const window = CONFIRM_WINDOW_ROUNDS * this.opts.antiEntropyMs * this.opts.replication;
     const since = clock.now() - window;
     const ranges = [...ae.confirmed.entries()].filter(([, c]) => c.at >= since);
     const covered = (rec: ChordRecord) =>

@@ -26,15 +26,17 @@ export function awaitQuorum(acks: readonly Promise<boolean>[], need: number): Pr
 }
 
 /**
- * Collects answers from every call (undefined = no answer). Resolves when all
- * have settled, or `graceMs` after `need` of them answered, whichever comes
- * first; the answers gathered by then come back (in call order, holes for the rest).
+ * Collects answers from every call (undefined = no answer; calls never reject).
+ * Resolves when all have settled, or `graceMs` after `need` answers that
+ * `counts` accepts arrived, whichever comes first; the answers gathered by then
+ * come back (in call order, holes for the rest).
  */
 export function gatherAnswers<T>(
   clock: Clock,
   calls: readonly Promise<T | undefined>[],
   need: number,
   graceMs: number,
+  counts: (answer: T) => boolean = () => true,
 ): Promise<(T | undefined)[]> {
   const answers = new Array<T | undefined>(calls.length).fill(undefined);
   return new Promise((resolve) => {
@@ -52,7 +54,7 @@ export function gatherAnswers<T>(
         settled++;
         if (a !== undefined) {
           answers[i] = a;
-          answered++;
+          if (counts(a)) answered++;
           if (answered === need && settled < calls.length) clock.setTimeout(finish, graceMs);
         }
         if (settled === calls.length) finish();
