@@ -232,6 +232,7 @@ export class ChordNode {
   private ringChanged(): void {
     if (this.state !== "running") return;
     this.changes++;
+    this.handoff.changedAt = this.deps.clock.now();
     this.syncJob.start();
     this.syncJob.trigger();
     this.handoffJob.trigger(this.opts.antiEntropyMs * 2);

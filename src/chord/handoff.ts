@@ -3,7 +3,8 @@
 // every `strandedScanMs`): a record is served here when this node owns it, or
 // an owner confirmed by anti-entropy within `CONFIRM_WINDOW_ROUNDS` rounds
 // (an owner syncs each replica once per `replication` anti-entropy periods,
-// on average) that this node replicates its range. Any other record is checked with GetNode:
+// on average) that this node replicates its range, and did so after the ring
+// around this node last changed. Any other record is checked with GetNode:
 // one lookup covers every record up to the owner found. If this node is not
 // among the record's first `replication` holders, the record is pushed to the
 // owner (newest wins there) and dropped here only once the owner took it.
@@ -34,6 +35,8 @@ export interface HandoffDeps {
 export class Handoff {
   /** Records handed to their owners so far. */
   handedOff = 0;
+  /** When the ring around this node last changed: older confirmations may be out of date. */
+  changedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly deps: HandoffDeps,
@@ -72,7 +75,7 @@ export class Handoff {
     const { table, data, ae, clock } = this.deps;
     const self = table.self.id;
     const window = CONFIRM_WINDOW_ROUNDS * this.opts.antiEntropyMs * this.opts.replication;
-    const since = clock.now() - window;
+    const since = Math.max(clock.now() - window, this.changedAt);
     const ranges = [...ae.confirmed.entries()].filter(([, c]) => c.at >= since);
     const covered = (rec: ChordRecord) =>
       betweenRightIncl(predId, rec.pos, self) ||
