@@ -3,7 +3,7 @@
 //   1. Formation: N nodes from the first start until every successor and
 //      predecessor is right (polled every 20 ms), and memory per node.
 //   2. Hops: random lookups from random nodes on the formed rings.
-//   3. API through one node of a 20-node ring (as api-bench.ts, random keys).
+//   3. API through one node of a 20- and a 100-node ring (as api-bench.ts, random keys).
 //   4. Replication restored after a crash without handover.
 // Measurement only: nothing here asserts on time.
 
@@ -36,7 +36,8 @@ const START_MODE = process.env.BENCH_RING_START === "waves" ? "waves" : "sequent
 const FINGER_SETTLE_MS = 10_000;
 const LOOKUPS = 5000;
 const LOOKUP_WIDTH_PER_PROCESS = 8;
-const API_RING = 20;
+/** BENCH_API_RINGS=20,100 (default) sets the ring sizes of section 3. */
+const API_RINGS = (process.env.BENCH_API_RINGS ?? "20,100").split(",").map(Number);
 const API_KEYS = 4096;
 const VALUE_BYTES = 100;
 const REPL_RING = 20;
@@ -104,7 +105,7 @@ export async function ringBench(runs: number, seconds: number): Promise<void> {
   }
   printFormation(formation, limit);
   printHops(hops);
-  await apiThroughRing(runs, seconds);
+  await ringApiBench(runs, seconds);
   await replicationAfterCrash(runs);
 }
 
@@ -216,11 +217,16 @@ function printHops(results: HopResult[]): void {
 
 // --- 3: the API through one node of a ring ---
 
-async function apiThroughRing(runs: number, seconds: number): Promise<void> {
-  progress(`API through one node of a ${API_RING}-node ring: forming`);
+/** Section 3 alone (BENCH_ONLY=ring-api). */
+export async function ringApiBench(runs: number, seconds: number): Promise<void> {
+  for (const n of API_RINGS) await apiThroughRing(n, runs, seconds);
+}
+
+async function apiThroughRing(n: number, runs: number, seconds: number): Promise<void> {
+  progress(`API through one node of a ${n}-node ring: forming`);
   const ring = await RingCluster.create(1);
   try {
-    await ring.start(API_RING, {}, "sequential");
+    await ring.start(n, {}, "sequential");
     const consistent = await ring.waitConsistent(60_000);
     if (consistent === null) progress("API ring not consistent after 60 s; measuring anyway");
     const entry = ring.nodes[0]!;
@@ -245,7 +251,9 @@ async function apiThroughRing(runs: number, seconds: number): Promise<void> {
     const rows: string[] = [];
     for (const [name, op] of Object.entries(ops)) {
       for (const depth of [1, 64]) {
-        progress(`API through ring: ${name} at ${depth} in flight, ${runs} runs x ${seconds} s`);
+        progress(
+          `API through ${n}-node ring: ${name} at ${depth} in flight, ${runs} runs x ${seconds} s`,
+        );
         const results: RunResult[] = [];
         for (let r = 0; r < runs; r++) results.push(await measure(keys, depth, seconds, op));
         rows.push(
@@ -256,7 +264,7 @@ async function apiThroughRing(runs: number, seconds: number): Promise<void> {
     }
     client.close();
     console.log(
-      `\nAPI through node 0 of a ${API_RING}-node ring (one client connection, ${fmt(API_KEYS)} random keys, ${VALUE_BYTES}-byte values, ${runs} runs x ${seconds} s, medians;` +
+      `\nAPI through node 0 of a ${n}-node ring (one client connection, ${fmt(API_KEYS)} random keys, ${VALUE_BYTES}-byte values, ${runs} runs x ${seconds} s, medians;` +
         ` ${fmt((100 * others) / API_KEYS)}% of keys owned by other nodes; ring in one worker process, client in the bench process)`,
     );
     console.log("op   in flight   requests/s   p50 latency   p99 latency");

@@ -1,16 +1,22 @@
 // `npm run bench`: every benchmark, figures as medians of several runs.
 // BENCH_RUNS and BENCH_SECONDS shorten or lengthen the runs (the 1,000-node
 // ring takes at most 3 runs); BENCH_ONLY=api or BENCH_ONLY=ring (comma-separated)
-// selects parts. Ring only: BENCH_RING_START=waves joins nodes concurrently
+// (or ring-api, durability) selects parts. Ring only: BENCH_RING_START=waves joins nodes concurrently
 // instead of in startTestnet's order; BENCH_RING_LOG=warn shows the nodes' logs.
 
 import { cpus, totalmem } from "node:os";
 import { apiBench } from "./api-bench.js";
-import { ringBench } from "./ring-bench.js";
+import { durabilityBench } from "./durability-bench.js";
+import { ringApiBench, ringBench } from "./ring-bench.js";
 
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
-const parts = { api: apiBench, ring: ringBench };
+const parts = {
+  api: apiBench,
+  ring: ringBench,
+  "ring-api": ringApiBench,
+  durability: (r: number) => durabilityBench(Math.min(r, 5)),
+};
 const only = (process.env.BENCH_ONLY ?? "")
   .split(",")
   .map((s) => s.trim())
