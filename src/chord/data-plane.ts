@@ -116,7 +116,9 @@ export class DataPlane {
   /** This node's answer to GetValue. */
   localAnswer(key: Buffer): RpcRes<"getValue"> {
     const owner = this.isFresh && this.deps.table.owns(keyPosition(key));
-    return { rec: this.getLocal(key), owner, fresh: this.isFresh };
+    const rec = this.getLocal(key);
+    if (!owner) return { rec, owner, fresh: this.isFresh };
+    return { rec, owner, fresh: true, succs: this.deps.table.successors.map((p) => p.addr) };
   }
 
   /** Every live record. */

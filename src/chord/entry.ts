@@ -13,12 +13,13 @@
 //   members that answered with an older copy or none are repaired in the
 //   background. Fewer than a majority of answers: unavailable (FAILURE).
 // - The replica set comes from the location cache when its first member
-//   confirms it owns the key, else from GetNode (owner + its successor list).
+//   confirms it owns the key (it also names its successors, and any the
+//   cache missed are asked too), else from GetNode (owner + its successor list).
 
 import type { Clock, PutRequest } from "../ports.js";
 import type { RingDirectory } from "../ring/directory.js";
 import { type Id, keyPosition } from "../ring/id.js";
-import type { Peer, RoutingTable } from "../ring/routing-table.js";
+import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
 import { keyId, supersedes } from "../store/store.js";
 import type { RpcRes, WireRecord } from "../wire/peer.js";
 import type { Caller, DataPlane } from "./data-plane.js";
@@ -89,8 +90,22 @@ export class EntryPath {
     const guessed = this.guess(pos, n);
     let set = guessed;
     let answers = guessed.length > 0 ? await this.ask(guessed, key) : [];
+    const owner = answers[0];
+    if (owner?.owner === true) {
+      // The owner names the rest of the replica set: ask the members our guess missed.
+      const missed = (owner.succs ?? [])
+        .slice(0, n - 1)
+        .map(peerAt)
+        .filter((p) => !set.some((q) => q.id === p.id));
+      if (missed.length > 0) {
+        for (const p of missed) this.deps.directory.add(p);
+        set = [...set, ...missed];
+        answers = [...answers, ...(await this.ask(missed, key))];
+      }
+    }
     const answered = () => answers.filter((a) => a !== undefined).length;
-    if (answers[0]?.owner !== true || answered() < majority(set.length)) {
+    const need = () => majority(Math.min(set.length, n));
+    if (owner?.owner !== true || answered() < need()) {
       const found = await this.deps.lookup(pos);
       set = [found.node, ...found.succs.filter((p) => p.id !== found.node.id)].slice(0, n);
       answers = await this.ask(set, key);
@@ -100,7 +115,7 @@ export class EntryPath {
       data.versions.observe(best.version);
       this.repair(set, answers, key, best);
     }
-    if (answered() < majority(set.length)) {
+    if (answered() < need()) {
       throw new UnavailableError("GET: no majority of the replica set answered");
     }
     return best?.value;

@@ -72,7 +72,8 @@ export const RPC = {
   notify: { t: 4, req: Type.Object({ from: Addr }), res: Empty },
   /**
    * Read a value from the node that holds it (no forwarding); `owner`: whether the callee
-   * owns the key; `fresh` false: the callee is catching up after a pause or a partition.
+   * owns the key; `fresh` false: the callee is catching up after a pause or a partition;
+   * `succs`: the owner's successor list (the rest of the replica set).
    */
   getValue: {
     t: 5,
@@ -81,6 +82,7 @@ export const RPC = {
       rec: Type.Union([WireRecord, Type.Null()]),
       owner: Type.Boolean(),
       fresh: Type.Optional(Type.Boolean()),
+      succs: Type.Optional(Succs),
     }),
   },
   /** Store at the responsible node, which replicates to its successors. */
