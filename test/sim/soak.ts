@@ -60,14 +60,15 @@ async function replay(seed: number): Promise<number> {
 async function soak(from: number, seeds: number): Promise<number> {
   const started = performance.now();
   const total: Violation[] = [];
-  const failing: { seed: number; kinds: string }[] = [];
+  const failing: { seed: number; counts: string; kinds: string[] }[] = [];
   const crashed: { seed: number; error: string }[] = [];
   for (let seed = from; seed < from + seeds; seed++) {
     try {
       const { violations } = await runScenario(seed, scenario);
       total.push(...violations);
+      const counts = countByKind(violations);
       if (violations.length > 0)
-        failing.push({ seed, kinds: JSON.stringify(countByKind(violations)) });
+        failing.push({ seed, counts: JSON.stringify(counts), kinds: Object.keys(counts) });
     } catch (err) {
       crashed.push({ seed, error: err instanceof Error ? err.message : String(err) });
     }
@@ -79,8 +80,11 @@ async function soak(from: number, seeds: number): Promise<number> {
   }
   console.log(`\nsummary: ${seeds} seeds from ${from}, ${failing.length} failing`);
   console.log(`violations by kind: ${JSON.stringify(countByKind(total))}`);
+  const seedsWith: Record<string, number> = {};
+  for (const f of failing) for (const kind of f.kinds) seedsWith[kind] = (seedsWith[kind] ?? 0) + 1;
+  console.log(`seeds with each kind: ${JSON.stringify(seedsWith)}`);
   for (const f of failing.slice(0, LISTED))
-    console.log(`  seed ${f.seed}: ${f.kinds}  replay: ${replayCommand(f.seed, scenario.faults)}`);
+    console.log(`  seed ${f.seed}: ${f.counts}  replay: ${replayCommand(f.seed, scenario.faults)}`);
   if (failing.length > LISTED)
     console.log(
       `  ... and ${failing.length - LISTED} more: ${failing
