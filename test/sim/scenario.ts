@@ -75,7 +75,9 @@ export async function runScenario(
   });
   const faultsEnd = opts.warmupMs + opts.faultMs;
   let running = 2;
-  const finished = () => running--;
+  const finished = () => {
+    running--;
+  };
   workload.run(faultsEnd).then(finished);
   nemesis.run(opts.warmupMs, faultsEnd).then(finished);
   const budget = faultsEnd + CLIENT_TIMEOUT_MS + 60_000;
