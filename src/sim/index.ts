@@ -5,10 +5,12 @@ export { type LatencyRange, LinkPolicy } from "./links.js";
 export { drainMicrotasks, ManualClock } from "./manual-clock.js";
 export {
   DEFAULT_LATENCY_MS,
+  type SimEndpoint,
   SimNetwork,
   type SimNetworkDeps,
   type SimNetworkOptions,
   type SimNetworkStats,
 } from "./network.js";
+export { PausableClock } from "./pausable-clock.js";
 export { forkRandom, pick, type Random, randomInt, seededRandom, shuffle } from "./random.js";
 export { type SimReply, SimTransport, type SimWire } from "./transport.js";

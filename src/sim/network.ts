@@ -7,11 +7,16 @@
 // killed or closed is lost, and so is the reply of a handler whose node died
 // meanwhile. Stats count messages sent, delivered, dropped (link), lost (dead
 // endpoint), refused, and the frame bytes sent.
+// Each node gets its own PausableClock over the shared one: pause(addr) stops
+// it like SIGSTOP (it still accepts connections: messages to it wait, and so
+// do its timers), resume(addr) lets it catch up; the network and every other
+// node keep running meanwhile.
 
-import type { PeerTransport } from "../ports.js";
+import type { Clock, PeerTransport } from "../ports.js";
 import { PeerCallError } from "../ports.js";
 import { type LatencyRange, LinkPolicy } from "./links.js";
 import type { ManualClock } from "./manual-clock.js";
+import { PausableClock } from "./pausable-clock.js";
 import type { Random } from "./random.js";
 import { type SimReply, SimTransport, type SimWire } from "./transport.js";
 
@@ -34,6 +39,12 @@ export interface SimNetworkStats {
   lost: number;
   refused: number;
   bytes: number;
+}
+
+/** A node's two ports: give both to the node, or pause() cannot stop its timers. */
+export interface SimEndpoint {
+  transport: PeerTransport;
+  clock: Clock;
 }
 
 export const DEFAULT_LATENCY_MS: LatencyRange = [1, 5];
@@ -61,25 +72,46 @@ export class SimNetwork {
       opts.dropRate ?? 0,
     );
     this.wire = {
-      clock: deps.clock,
       request: (caller, to, id, frame) => this.request(caller, to, id, frame),
     };
   }
 
   /** The transport of a node at `address`; the address may be reused once its last transport closed. */
   transport(address: string): PeerTransport {
-    const current = this.nodes.get(address);
-    if (current !== undefined && !current.closed) throw new Error(`address ${address} is in use`);
-    const transport = new SimTransport(address, this.wire);
-    this.nodes.set(address, transport);
-    return transport;
+    return this.endpoint(address).transport;
   }
 
-  /** Crashes the node at `address`: it stops serving at once; what is in flight to it is lost. */
+  /** The transport and the (pausable) clock of a new node at `address`. */
+  endpoint(address: string): SimEndpoint {
+    const current = this.nodes.get(address);
+    if (current !== undefined && !current.closed) throw new Error(`address ${address} is in use`);
+    const transport = new SimTransport(address, this.wire, new PausableClock(this.deps.clock));
+    this.nodes.set(address, transport);
+    return { transport, clock: transport.clock };
+  }
+
+  /**
+   * Crashes the node at `address`: it stops serving at once; what is in flight
+   * to it, or held while it was paused, is lost.
+   */
   kill(address: string): void {
-    const transport = this.nodes.get(address);
-    if (transport === undefined) throw new Error(`no node at ${address}`);
+    const transport = this.at(address);
     transport.shutdown(`${address} was killed`);
+    transport.clock.discard();
+  }
+
+  /** Stops the node at `address` like SIGSTOP: nothing it receives or arms runs until resume(). */
+  pause(address: string): void {
+    this.at(address).pause();
+  }
+
+  /** Continues a paused node: its overdue timers fire, then what it received meanwhile. */
+  resume(address: string): void {
+    this.at(address).resume();
+  }
+
+  isPaused(address: string): boolean {
+    return this.nodes.get(address)?.clock.paused ?? false;
   }
 
   /** Whether a node at `address` answers requests now. */
@@ -110,6 +142,12 @@ export class SimNetwork {
   /** The latency of messages from → to (one direction); undefined removes the override. */
   setLinkLatency(from: string, to: string, range: LatencyRange | undefined): void {
     this.links.setLinkLatency(from, to, range);
+  }
+
+  private at(address: string): SimTransport {
+    const transport = this.nodes.get(address);
+    if (transport === undefined) throw new Error(`no node at ${address}`);
+    return transport;
   }
 
   /** A snapshot of the counters. */

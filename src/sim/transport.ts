@@ -5,10 +5,11 @@
 // decoded and checked with checkReply by the caller. Every call carries its own
 // deadline on the injected clock, so a lost message surfaces as "timeout".
 // close() (and SimNetwork.kill) stops serving and fails calls in flight with
-// "closed"; later calls fail "closed" at once.
+// "closed"; later calls fail "closed" at once. pause() stops the node like
+// SIGSTOP: arriving requests and replies (and anything it sends) wait on its
+// PausableClock and are handled on resume(), after its overdue timers.
 
 import {
-  type Clock,
   PeerCallError,
   type PeerHandlers,
   type PeerTransport,
@@ -26,10 +27,10 @@ import {
   type RpcReq,
   type RpcRes,
 } from "../wire/peer.js";
+import type { PausableClock } from "./pausable-clock.js";
 
 /** What a transport needs from its network. */
 export interface SimWire {
-  readonly clock: Clock;
   /** Carries request `frame` (call `id`) from `caller` to `to`. */
   request(caller: SimTransport, to: string, id: number, frame: Buffer): void;
 }
@@ -82,6 +83,8 @@ export class SimTransport implements PeerTransport {
   constructor(
     readonly address: string,
     private readonly wire: SimWire,
+    /** This node's clock: call deadlines, and the gate that holds work while paused. */
+    readonly clock: PausableClock,
   ) {}
 
   /** Answers requests now. */
@@ -116,10 +119,10 @@ export class SimTransport implements PeerTransport {
           id,
           new PeerCallError("timeout", `${name} to ${to}: no reply in ${timeoutMs} ms`),
         );
-      const timer = this.wire.clock.setTimeout(expire, timeoutMs);
+      const timer = this.clock.setTimeout(expire, timeoutMs);
       const accept = (reply: unknown) => resolve(checkReply(name, reply));
       this.calls.set(id, { to, name, accept, reject, timer });
-      this.wire.request(this, to, id, frame);
+      this.clock.run(() => this.wire.request(this, to, id, frame));
     });
   }
 
@@ -131,6 +134,16 @@ export class SimTransport implements PeerTransport {
 
   async close(): Promise<void> {
     this.shutdown(`${this.address}: transport closed`);
+  }
+
+  /** Stops processing (SIGSTOP) until resume(). */
+  pause(): void {
+    this.clock.pause();
+  }
+
+  /** Continues (SIGCONT): overdue timers fire, then held messages are handled. */
+  resume(): void {
+    this.clock.resume();
   }
 
   /** Stops at once: no more serving, calls in flight fail "closed". Idempotent. */
@@ -145,8 +158,15 @@ export class SimTransport implements PeerTransport {
    * A request frame arrived (only while serving): decode it, run the handler,
    * and hand `respond` the encoded reply, or a "protocol" failure when the
    * frame breaks the protocol (a real peer would drop the connection).
+   * While paused, all of this waits for resume().
    */
   receive(frame: Buffer, respond: (reply: SimReply) => void): void {
+    this.clock.run(() => {
+      if (this.serving) this.handle(frame, (reply) => this.clock.run(() => respond(reply)));
+    });
+  }
+
+  private handle(frame: Buffer, respond: (reply: SimReply) => void): void {
     let msg: PeerMessage;
     try {
       msg = unframe(frame);
@@ -167,8 +187,16 @@ export class SimTransport implements PeerTransport {
     void encodeOutcome(msg.id, result).then(respond);
   }
 
-  /** The answer to call `id` arrived; false when this transport is closed. */
+  /** The answer to call `id` arrived; false when this transport is closed. Held while paused. */
   deliver(id: number, reply: SimReply): boolean {
+    if (this.clock.paused && !this.isClosed) {
+      this.clock.run(() => this.settle(id, reply));
+      return true;
+    }
+    return this.settle(id, reply);
+  }
+
+  private settle(id: number, reply: SimReply): boolean {
     const call = this.take(id);
     if (call === undefined) return !this.isClosed; // late: the caller already gave up
     if (!Buffer.isBuffer(reply)) {

@@ -49,13 +49,10 @@ export class SimRing {
 
   /** Like spawn(), at a given address (e.g. one whose node died). */
   spawnAt(addr: string, via?: ChordNode): { node: ChordNode; started: Promise<void> } {
+    // Each node runs on its own pausable view of the clock (SimNetwork.pause).
+    const { transport, clock } = this.net.endpoint(addr);
     const node = new ChordNode(
-      {
-        transport: this.net.transport(addr),
-        clock: this.clock,
-        random: forkRandom(this.random),
-        log: this.log,
-      },
+      { transport, clock, random: forkRandom(this.random), log: this.log },
       this.opts,
     );
     this.nodes.push(node);
@@ -109,13 +106,21 @@ export class SimRing {
 
   /** The live node responsible for a key, by the definition (successor of its position). */
   ownerOf(key: Buffer): ChordNode {
+    return this.holdersOf(key, 1)[0]!;
+  }
+
+  /** The key's owner and the live nodes after it in ring order: `count` of them at most. */
+  holdersOf(key: Buffer, count: number): ChordNode[] {
     const pos = keyPosition(key);
     const sorted = [...this.live].sort((a, b) => (a.self.id < b.self.id ? -1 : 1));
-    return (
-      sorted.find((n, i) =>
+    const at = Math.max(
+      0,
+      sorted.findIndex((n, i) =>
         betweenRightIncl(sorted[(i - 1 + sorted.length) % sorted.length]!.self.id, pos, n.self.id),
-      ) ?? sorted[0]!
+      ),
     );
+    const n = Math.min(count, sorted.length);
+    return Array.from({ length: n }, (_, i) => sorted[(at + i) % sorted.length]!);
   }
 
   /** Runs a promise to completion while advancing simulated time. */
