@@ -15,6 +15,7 @@
 import type { Logger } from "../log.js";
 import type { Clock } from "../ports.js";
 import type { Id } from "../ring/id.js";
+import { betweenRightIncl } from "../ring/interval.js";
 import type { Peer, RoutingTable } from "../ring/routing-table.js";
 import { type KeyId, keyBytes, keyId } from "../store/store.js";
 import {
@@ -205,6 +206,14 @@ export class AntiEntropy {
       this.cache.set(key, s);
     }
     return s;
+  }
+
+  /** Whether an owner confirmed within `withinMs` that this node replicates the range of `pos`. */
+  serves(pos: Id, withinMs: number): boolean {
+    const since = this.deps.clock.now() - withinMs;
+    for (const [hi, c] of this.confirmed)
+      if (c.at >= since && betweenRightIncl(c.lo, pos, hi)) return true;
+    return false;
   }
 
   // --- what an owner asks of its replicas ---

@@ -35,6 +35,8 @@ const MAX_JOIN_STEPS = 64;
 const SETTLED_FINGER_SLOWDOWN = 8;
 /** Nodes the location cache remembers. */
 const DIRECTORY_CAPACITY = 8192;
+/** How many rounds of anti-entropy over a replica set an owner's confirmation lasts. */
+const SERVE_WINDOW_ROUNDS = 3;
 /** Next hops one lookup step tries before giving up. */
 const MAX_HOP_ATTEMPTS = 4;
 
@@ -84,7 +86,7 @@ export class ChordNode {
     const lookup = (pos: Id) => this.lookup(pos);
     this.handoff = new Handoff({ clock, log, table, data, ae: this.ae, lookup }, opts);
     this.entry = new EntryPath(
-      { clock, table, data, call, lookup, directory: this.directory },
+      { clock, table, data, call, lookup, directory: this.directory, serves: this.serves },
       opts,
     );
     this.stabilizer = new Stabilizer(
@@ -169,7 +171,11 @@ export class ChordNode {
     await this.deps.transport.serve(this.handlers());
     const others = bootstrappers.filter((b) => b !== this.self.addr);
     if (others.length === 0) this.deps.log.info("started a new network");
-    else await this.join(others);
+    else {
+      // Not fresh until the first anti-entropy round after joining has succeeded.
+      this.data.fresh = false;
+      await this.join(others);
+    }
     if (this.state !== "joining") return;
     this.state = "running";
     for (const j of this.jobs) j.start();
@@ -254,6 +260,10 @@ export class ChordNode {
     this.data.fresh = false;
     this.ringChanged();
   }
+
+  /** Whether an owner's anti-entropy confirmed recently that we replicate `pos`. */
+  private readonly serves = (pos: Id): boolean =>
+    this.ae.serves(pos, SERVE_WINDOW_ROUNDS * this.opts.antiEntropyMs * this.opts.replication);
 
   // --- calls: every failure routes around the peer at once ---
 
@@ -407,7 +417,7 @@ export class ChordNode {
         s.rectify(peerAt(from));
         return {};
       },
-      getValue: async ({ key }) => this.data.localAnswer(key),
+      getValue: async ({ key }) => this.data.localAnswer(key, this.serves),
       insertValue: async ({ key, rec, strict }) =>
         this.data.insertAsOwner(key, rec, strict === true, keyPosition(key)),
       storeReplicas: async ({ entries }) => ({ stored: this.data.storeBatch(entries) }),

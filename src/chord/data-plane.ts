@@ -94,7 +94,7 @@ export class DataPlane {
   }
 
   set fresh(value: boolean) {
-    if (value !== this.isFresh) this.deps.log.info({ fresh: value }, "freshness changed");
+    if (value !== this.isFresh) this.deps.log.debug({ fresh: value }, "freshness changed");
     this.isFresh = value;
   }
 
@@ -113,11 +113,17 @@ export class DataPlane {
     return rec === undefined ? null : toWire(rec);
   }
 
-  /** This node's answer to GetValue. */
-  localAnswer(key: Buffer): RpcRes<"getValue"> {
-    const owner = this.isFresh && this.deps.table.owns(keyPosition(key));
+  /**
+   * This node's answer to GetValue. `serves`: whether an owner recently confirmed
+   * this node replicates the key's range; an answer is fresh only from a fresh
+   * node that owns or serves the key, so a node outside the replica set (a wrong
+   * lookup, a replica not yet synced) never vouches for a key's absence.
+   */
+  localAnswer(key: Buffer, serves: (pos: Id) => boolean): RpcRes<"getValue"> {
+    const pos = keyPosition(key);
+    const owner = this.isFresh && this.deps.table.owns(pos);
     const rec = this.getLocal(key);
-    if (!owner) return { rec, owner, fresh: this.isFresh };
+    if (!owner) return { rec, owner, fresh: this.isFresh && serves(pos) };
     return { rec, owner, fresh: true, succs: this.deps.table.successors.map((p) => p.addr) };
   }
 

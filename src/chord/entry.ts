@@ -8,10 +8,11 @@
 //   the owner reports a majority of the replica set holds the write.
 // - GET: ask every member of the replica set (owner and `replication` - 1
 //   successors) at once; complete when all answered, or a majority answered
-//   and `readGraceMs` passed (answers of members still catching up after a
-//   pause do not count towards that majority). The newest live version wins;
-//   members that answered with an older copy or none are repaired in the
-//   background. Fewer than a majority of answers: unavailable (FAILURE).
+//   and `readGraceMs` passed. The newest live version wins; members that
+//   answered with an older copy or none are repaired in the background.
+//   Answers of members that are not fresh (joining, or catching up after a
+//   pause) count for nothing but their copy: fewer than a majority of fresh
+//   answers is unavailable (the API answers FAILURE).
 // - The replica set comes from the location cache when its first member
 //   confirms it owns the key (it also names its successors, and any the
 //   cache missed are asked too), else from GetNode (owner + its successor list).
@@ -42,6 +43,8 @@ export interface EntryDeps {
   call: Caller;
   lookup: (pos: Id) => Promise<Lookup>;
   directory: RingDirectory;
+  /** Whether an owner recently confirmed that this node replicates `pos`. */
+  serves: (pos: Id) => boolean;
 }
 
 /** The GET failed to reach a majority of the replica set in time. */
@@ -103,7 +106,7 @@ export class EntryPath {
         answers = [...answers, ...(await this.ask(missed, key))];
       }
     }
-    const answered = () => answers.filter((a) => a !== undefined).length;
+    const answered = () => answers.filter((a) => a !== undefined && a.fresh !== false).length;
     const need = () => majority(Math.min(set.length, n));
     if (owner?.owner !== true || answered() < need()) {
       const found = await this.deps.lookup(pos);
@@ -147,7 +150,7 @@ export class EntryPath {
     const { table, data, clock, call } = this.deps;
     const calls = set.map((p) =>
       p.id === table.self.id
-        ? Promise.resolve<Answer>(data.localAnswer(key))
+        ? Promise.resolve<Answer>(data.localAnswer(key, this.deps.serves))
         : call(p, "getValue", { key }, this.opts.rpcTimeoutMs).catch(() => undefined),
     );
     const fresh = (a: Answer) => a.fresh !== false;

@@ -88,6 +88,9 @@ function countingHandlers(log: string[], name: string): PeerHandlers {
     splitNode: fail,
     leaving: fail,
     newSuccessor: fail,
+    syncRange: fail,
+    syncBuckets: fail,
+    mergeHint: fail,
   };
 }
 
