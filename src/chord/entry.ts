@@ -2,10 +2,12 @@
 // Policy:
 // - PUT: the entry node versions the write (hybrid logical clock) and fixes
 //   its absolute deadline; copies = max(hint, `replication`) within [1, r].
-//   It sends InsertValue to the owner: first the cached guess (strict: only
-//   the owner stores), then through GetNode, retrying with back-off while
-//   ownership is in flux; the last attempt is not strict. Acknowledged once
-//   the owner reports a majority of the replica set holds the write.
+//   It sends InsertValue (strict: only a fresh node that owns the key by its
+//   own predecessor stores it) to the cached owner, then through GetNode,
+//   retrying with back-off (50 ms doubling, 6 attempts) while ownership is in
+//   flux. Acknowledged once the owner reports a majority of its replica set
+//   holds the write; otherwise the PUT fails (the API client sees FAILURE on
+//   its next GET unless an older value exists).
 // - GET: ask every member of the replica set (owner and `replication` - 1
 //   successors) at once; complete when all answered, or a majority answered
 //   and `readGraceMs` passed. The newest live version wins; members that
@@ -52,7 +54,7 @@ export class UnavailableError extends Error {
   override readonly name = "UnavailableError";
 }
 
-const PUT_ATTEMPTS = 5;
+const PUT_ATTEMPTS = 6;
 const PUT_BACKOFF_MS = 50;
 
 type Answer = RpcRes<"getValue">;
@@ -74,10 +76,9 @@ export class EntryPath {
     };
     const pos = keyPosition(req.key);
     for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
-      const strict = attempt < PUT_ATTEMPTS - 1;
       const target = attempt === 0 ? this.guess(pos, 1)[0] : await this.ownerOf(pos);
       if (target !== undefined) {
-        const res = await this.insertAt(target, req.key, rec, strict, pos);
+        const res = await this.insertAt(target, req.key, rec, pos);
         if (res?.stored === true) return;
       }
       if (attempt > 0) await delay(clock, PUT_BACKOFF_MS * 2 ** (attempt - 1));
@@ -136,12 +137,11 @@ export class EntryPath {
     target: Peer,
     key: Buffer,
     rec: WireRecord,
-    strict: boolean,
     pos: Id,
   ): Promise<RpcRes<"insertValue"> | undefined> {
     const { table, data, call } = this.deps;
-    if (target.id === table.self.id) return data.insertAsOwner(key, rec, strict, pos);
-    return call(target, "insertValue", { key, rec, strict }, this.opts.rpcTimeoutMs).catch(
+    if (target.id === table.self.id) return data.insertAsOwner(key, rec, true, pos);
+    return call(target, "insertValue", { key, rec, strict: true }, this.opts.rpcTimeoutMs).catch(
       () => undefined,
     );
   }
