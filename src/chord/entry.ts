@@ -109,12 +109,15 @@ export class EntryPath {
     }
     const answered = () => answers.filter((a) => a !== undefined && a.fresh !== false).length;
     const need = () => majority(Math.min(set.length, n));
+    // Every copy heard counts towards the newest, also those of a set found wrong.
+    const heard = [...answers];
     if (owner?.owner !== true || answered() < need()) {
       const found = await this.deps.lookup(pos);
       set = [found.node, ...found.succs.filter((p) => p.id !== found.node.id)].slice(0, n);
       answers = await this.ask(set, key);
+      heard.push(...answers);
     }
-    const best = this.newest(answers);
+    const best = this.newest(heard);
     if (best !== undefined) {
       data.versions.observe(best.version);
       this.repair(set, answers, key, best);
