@@ -66,8 +66,7 @@ test(`after SIGSTOP, overwrites and SIGCONT no read returns an overwritten value
     assert.ok(first.every(Boolean), "every first write acknowledged");
 
     const stoppedAt = performance.now();
-    // ChildProcess.kill, not NodeProcess.kill (which waits for an exit and then SIGKILLs).
-    assert.ok(victim.proc.proc.kill("SIGSTOP"), "SIGSTOP sent");
+    victim.proc.signal("SIGSTOP");
     // Only lines the nodes logged after this instant count as noticing the stop.
     const stoppedEpoch = Date.now();
     t.diagnostic(`SIGSTOP ${victim}, which holds ${held.length} keys`);
@@ -104,7 +103,7 @@ test(`after SIGSTOP, overwrites and SIGCONT no read returns an overwritten value
     );
     assert.ok(overwritten > 0, "no overwrite acknowledged while the node was stopped");
     await sleep(STOP_MS - (performance.now() - stoppedAt)); // the scenario's freeze length
-    assert.ok(victim.proc.proc.kill("SIGCONT"), "SIGCONT sent");
+    victim.proc.signal("SIGCONT");
 
     // Reads for CHECK_MS through every node, the resumed one included.
     const wrong = new Map<string, number>();

@@ -116,6 +116,14 @@ export class NodeProcess {
     });
   }
 
+  /**
+   * Sends `signal` and returns at once (SIGSTOP, SIGCONT: signals that do not
+   * end the process; kill() would wait for an exit and then SIGKILL).
+   */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.proc.kill(signal)) throw new Error(`could not send ${signal} to ${this.pid}`);
+  }
+
   /** Sends `signal` (once running) and resolves with the exit status; SIGKILL after 5 s. */
   async kill(signal: NodeJS.Signals = "SIGTERM"): Promise<ExitStatus> {
     if (this.exitStatus !== undefined) return this.exitStatus;
