@@ -1,13 +1,18 @@
 // A ring of real `ringdht node` processes on loopback for end-to-end tests:
-// nodes started one after another (each joining through earlier ones), their
-// ring order computed independently of src/ (ID = SHA-256 of the P2P address
-// text), API connections per node, and bounded polling of "every key through
-// every node". Everything spawned is SIGKILLed at cleanupAll().
+// nodes started one after another (each joining through earlier ones) or all
+// at once, restarted at the same ports after a kill, their ring order computed
+// independently of src/ (ID = SHA-256 of the P2P address text), API
+// connections per node, and bounded polling of "every key through every node".
+// Everything spawned is SIGKILLed at cleanupAll().
 
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readlinkSync } from "node:fs";
-import { ApiClient } from "../../src/client/api-client.js";
+import type { ApiClient } from "../../src/client/api-client.js";
+import { type ApiEndpoint, PortEndpoint } from "./endpoint.js";
+import { quietPort } from "./ports.js";
 import { type NodeProcess, startNodeProcess } from "./process.js";
+
+export type { ApiEndpoint } from "./endpoint.js";
 
 export interface ClusterOptions {
   /** `stabilize_interval_ms` (fix-fingers at half, predecessor check and repair at twice). */
@@ -17,24 +22,29 @@ export interface ClusterOptions {
   logLevel?: string;
   /** How long one node may take to log "API listening" (it joins first). */
   startTimeoutMs?: number;
+  /**
+   * API and P2P ports below the ephemeral range (quietPort) instead of port 0,
+   * so a killed node's ports are still free when restart() rebinds them.
+   */
+  quietPorts?: boolean;
 }
 
 /** A ring ID as 64 hex digits: SHA-256 of the P2P address text (as the node computes it). */
 export const ringId = (p2p: string): string => createHash("sha256").update(p2p).digest("hex");
 
 /** One node of the cluster: its process, addresses and a cached API connection. */
-export class ClusterNode {
+export class ClusterNode extends PortEndpoint {
   readonly id: string;
-  private client: Promise<ApiClient> | undefined;
 
   constructor(
     /** "n0", "n1", ... in start order. */
-    readonly name: string,
+    name: string,
     readonly proc: NodeProcess,
-    readonly apiPort: number,
+    apiPort: number,
     /** The P2P address, "127.0.0.1:PORT", as peers (and bootstrappers) know it. */
     readonly p2p: string,
   ) {
+    super(name, "127.0.0.1", apiPort);
     this.id = ringId(p2p);
   }
 
@@ -47,28 +57,8 @@ export class ClusterNode {
     return Number(this.p2p.slice(this.p2p.lastIndexOf(":") + 1));
   }
 
-  /** The node's API connection, opened on first use and kept (read-your-writes holds on it). */
-  api(): Promise<ApiClient> {
-    if (this.client === undefined) {
-      const client = ApiClient.connect("127.0.0.1", this.apiPort);
-      this.client = client;
-      // A failed connect is not cached: the next call dials again.
-      client.catch(() => {
-        if (this.client === client) this.client = undefined;
-      });
-    }
-    return this.client;
-  }
-
-  /** Closes the cached API connection (the next api() dials again). */
-  async dropApi(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    (await client?.catch(() => undefined))?.close();
-  }
-
   /** "n3 127.0.0.1:41234 (id 1a2b3c4d)". */
-  toString(): string {
+  override toString(): string {
     return `${this.name} ${this.p2p} (id ${this.id.slice(0, 8)})`;
   }
 }
@@ -82,14 +72,47 @@ export class Cluster {
   /**
    * Starts one node, joining through `bootstrappers` (P2P addresses; none
    * starts a new network), and resolves once it logged "API listening",
-   * i.e. once it has joined.
+   * i.e. once it has joined. `p2pPort` fixes its P2P port, and so its ring ID
+   * (0: a free one).
    */
-  async add(bootstrappers: readonly string[] = []): Promise<ClusterNode> {
+  async add(bootstrappers: readonly string[] = [], p2pPort = 0): Promise<ClusterNode> {
+    const { node, apiPort, p2p } = await this.spawn(bootstrappers, 0, p2pPort);
+    // Named once started, so nodes added concurrently get distinct names.
+    const member = new ClusterNode(`n${this.nodes.length}`, node, apiPort, p2p);
+    this.nodes.push(member);
+    return member;
+  }
+
+  /**
+   * Starts a fresh process (empty memory) at the API and P2P ports of `old`,
+   * which must have exited (e.g. SIGKILLed), so it has the same ring ID; it
+   * joins through `bootstrappers` and takes `old`'s place in `nodes`.
+   */
+  async restart(old: ClusterNode, bootstrappers: readonly string[]): Promise<ClusterNode> {
+    if (old.alive) throw new Error(`${old} is still running`);
+    await old.dropApi();
+    const { node, apiPort, p2p } = await this.spawn(bootstrappers, old.apiPort, old.p2pPort);
+    if (p2p !== old.p2p) throw new Error(`restarted at ${p2p}, not ${old.p2p}`);
+    const member = new ClusterNode(old.name, node, apiPort, p2p);
+    this.nodes[this.nodes.indexOf(old)] = member;
+    return member;
+  }
+
+  /** Spawns one node on the given ports (0: free ones) and waits until it has joined. */
+  private async spawn(
+    bootstrappers: readonly string[],
+    apiPort = 0,
+    p2pPort = 0,
+  ): Promise<{ node: NodeProcess; apiPort: number; p2p: string }> {
     const o = this.opts;
+    if (o.quietPorts === true) {
+      if (apiPort === 0) apiPort = await quietPort();
+      if (p2pPort === 0) p2pPort = await quietPort();
+    }
     const lines = [
       "[dht]",
-      "api_address = 127.0.0.1:0",
-      "p2p_address = 127.0.0.1:0",
+      `api_address = 127.0.0.1:${apiPort}`,
+      `p2p_address = 127.0.0.1:${p2pPort}`,
       `log_level = ${o.logLevel ?? "info"}`,
     ];
     if (bootstrappers.length > 0) lines.push(`bootstrapper = ${bootstrappers.join(",")}`);
@@ -97,17 +120,13 @@ export class Cluster {
     if (o.replication !== undefined) lines.push(`replication = ${o.replication}`);
     if (o.successorListLength !== undefined)
       lines.push(`successor_list_length = ${o.successorListLength}`);
-    const { node, apiPort } = await startNodeProcess(
-      `${lines.join("\n")}\n`,
-      o.startTimeoutMs ?? 15_000,
-    );
+    const started = await startNodeProcess(`${lines.join("\n")}\n`, o.startTimeoutMs ?? 15_000);
+    const { node } = started;
     // Logged before the node joins, so it is in the lines already.
     const listening = await node.waitForLine((l) => l.msg === "peer port listening", 1_000);
     const p2p = String(listening.p2p);
     if (!/^127\.0\.0\.1:\d+$/.test(p2p)) throw new Error(`unexpected p2p address ${p2p}`);
-    const member = new ClusterNode(`n${this.nodes.length}`, node, apiPort, p2p);
-    this.nodes.push(member);
-    return member;
+    return { node, apiPort: started.apiPort, p2p };
   }
 
   /** The nodes not seen to exit, in start order. */
@@ -129,27 +148,19 @@ export class Cluster {
   }
 
   /**
-   * Waits (on log events) until every live node has logged its true ring
-   * successor, either as the successor it joined with or as a "successor
-   * changed". With no failures a successor only ever moves closer, so a
-   * node that logged its true successor still has it.
+   * A ring of `count` nodes before any data is stored: the first starts the
+   * network, the others join through it all at once (faster than one after
+   * another on few cores); resolves once every node names its true successor.
    */
+  async startRing(count: number, timeoutMs = 20_000): Promise<void> {
+    const first = await this.add();
+    await Promise.all(Array.from({ length: count - 1 }, () => this.add([first.p2p])));
+    await this.waitForSuccessors(timeoutMs);
+  }
+
+  /** waitForSuccessors() over the live nodes. */
   async waitForSuccessors(timeoutMs: number): Promise<void> {
-    await Promise.all(
-      this.live().map((n) => {
-        const expected = this.successorOf(n).p2p;
-        return n.proc
-          .waitForLine(
-            (l) =>
-              (l.msg === "successor changed" || l.msg === "joined the ring") &&
-              l.successor === expected,
-            timeoutMs,
-          )
-          .catch((err: Error) => {
-            throw new Error(`${n} never logged its successor ${expected}: ${err.message}`);
-          });
-      }),
-    );
+    await waitForSuccessors(this.live(), timeoutMs);
   }
 
   /** Every node's last stderr lines, for failure messages. */
@@ -173,6 +184,41 @@ export class Cluster {
       }),
     );
   }
+}
+
+/** What waitForSuccessors needs of a node: its process (logs), P2P address and ring ID. */
+export interface RingMember {
+  readonly proc: NodeProcess;
+  readonly p2p: string;
+  readonly id: string;
+}
+
+/**
+ * Waits (on log events) until every node of `members` (all running) has
+ * logged its true ring successor among them, either as the successor it
+ * joined with or as a "successor changed". With no failures a successor only
+ * ever moves closer, so a node that logged its true successor still has it.
+ */
+export async function waitForSuccessors(
+  members: readonly RingMember[],
+  timeoutMs: number,
+): Promise<void> {
+  const ring = [...members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  await Promise.all(
+    ring.map((n, i) => {
+      const expected = ring[(i + 1) % ring.length]!.p2p;
+      return n.proc
+        .waitForLine(
+          (l) =>
+            (l.msg === "successor changed" || l.msg === "joined the ring") &&
+            l.successor === expected,
+          timeoutMs,
+        )
+        .catch((err: Error) => {
+          throw new Error(`${n.p2p} never logged its successor ${expected}: ${err.message}`);
+        });
+    }),
+  );
 }
 
 /** A key the test stored and the value it must read back. */
@@ -200,7 +246,7 @@ export async function putAndRead(
  * miss for each of its keys and is redialled next time.
  */
 export async function readEverywhere(
-  nodes: readonly ClusterNode[],
+  nodes: readonly ApiEndpoint[],
   stored: readonly Stored[],
 ): Promise<string[]> {
   const perNode = await Promise.all(

@@ -116,6 +116,14 @@ export class NodeProcess {
     });
   }
 
+  /**
+   * Sends `signal` and returns at once (SIGSTOP, SIGCONT: signals that do not
+   * end the process; kill() would wait for an exit and then SIGKILL).
+   */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.proc.kill(signal)) throw new Error(`could not send ${signal} to ${this.pid}`);
+  }
+
   /** Sends `signal` (once running) and resolves with the exit status; SIGKILL after 5 s. */
   async kill(signal: NodeJS.Signals = "SIGTERM"): Promise<ExitStatus> {
     if (this.exitStatus !== undefined) return this.exitStatus;
@@ -161,9 +169,14 @@ export class NodeProcess {
   }
 }
 
-/** Spawns `ringdht node -c FILE` with JSON logs; does not wait. SIGKILLed at cleanupAll(). */
-export function spawnNodeProcess(configFile: string): NodeProcess {
-  const proc = spawn(process.execPath, [CLI_PATH, "node", "-c", configFile], {
+/**
+ * Spawns `ringdht node -c FILE` with JSON logs; does not wait. SIGKILLed at
+ * cleanupAll(). `wrap` is a command that execs the node, e.g.
+ * ["ip", "netns", "exec", NS] to run it inside a network namespace.
+ */
+export function spawnNodeProcess(configFile: string, wrap: readonly string[] = []): NodeProcess {
+  const argv = [...wrap, process.execPath, CLI_PATH, "node", "-c", configFile];
+  const proc = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, RINGDHT_LOG_FORMAT: "json" },
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -187,8 +200,9 @@ export interface StartedNode {
 export async function startNodeProcess(
   configText: string,
   timeoutMs = 10_000,
+  wrap: readonly string[] = [],
 ): Promise<StartedNode> {
-  const node = spawnNodeProcess(tempFile("node.ini", configText));
+  const node = spawnNodeProcess(tempFile("node.ini", configText), wrap);
   try {
     const line = await node.waitForLine((l) => l.msg === "API listening", timeoutMs);
     const match = /:(\d+)$/.exec(String(line.api));
