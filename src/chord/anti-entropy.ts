@@ -208,6 +208,11 @@ export class AntiEntropy {
     return s;
   }
 
+  /** Records that this node replicates (lo, hi] for records of 2 or more copies (it just owned it). */
+  confirm(lo: Id, hi: Id): void {
+    this.confirmed.set(hi, { lo, minReplication: 2, at: this.deps.clock.now() });
+  }
+
   /** Whether an owner confirmed within `withinMs` that this node replicates the range of `pos`. */
   serves(pos: Id, withinMs: number): boolean {
     const since = this.deps.clock.now() - withinMs;
@@ -216,12 +221,19 @@ export class AntiEntropy {
     return false;
   }
 
+  private forgetOldest(): void {
+    let oldest: [Id, Confirmed] | undefined;
+    for (const e of this.confirmed) if (oldest === undefined || e[1].at < oldest[1].at) oldest = e;
+    if (oldest !== undefined) this.confirmed.delete(oldest[0]);
+  }
+
   // --- what an owner asks of its replicas ---
 
   onSyncRange(req: RpcReq<"syncRange">): RpcRes<"syncRange"> {
     const lo = hex(req.lo);
     const hi = hex(req.hi);
     this.confirmed.set(hi, { lo, minReplication: req.minReplication, at: this.deps.clock.now() });
+    if (this.confirmed.size > 4 * this.opts.successorListLength) this.forgetOldest();
     const mine = this.summary(lo, hi, req.minReplication);
     const match = mine.root === req.root && mine.count === req.count;
     return { match, count: mine.count, buckets: match ? [] : mine.buckets };

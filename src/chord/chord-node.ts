@@ -86,7 +86,7 @@ export class ChordNode {
     const lookup = (pos: Id) => this.lookup(pos);
     this.handoff = new Handoff({ clock, log, table, data, ae: this.ae, lookup }, opts);
     this.entry = new EntryPath(
-      { clock, table, data, call, lookup, directory: this.directory, serves: this.serves },
+      { clock, log, table, data, call, lookup, directory: this.directory, serves: this.serves },
       opts,
     );
     this.stabilizer = new Stabilizer(
@@ -98,6 +98,7 @@ export class ChordNode {
         resolve: (pos) => this.resolve(pos, 0),
         onReplicasChanged: () => this.ringChanged(),
         onRangeGrew: () => this.ringChanged(),
+        onRangeShrank: (lo, hi) => this.ae.confirm(lo, hi),
       },
       opts,
     );
@@ -300,12 +301,14 @@ export class ChordNode {
    */
   private async resolve(pos: Id, hops: number): Promise<Lookup> {
     const t = this.table;
+    const tried = new Set<Id>();
     for (let attempt = 0; attempt < MAX_HOP_ATTEMPTS; attempt++) {
       if (t.owns(pos)) return { node: t.self, succs: t.successors, hops };
       if (t.successorOwns(pos)) return { node: t.successor(), succs: t.successors.slice(1), hops };
       if (hops >= this.opts.maxHops) throw new Error(`hop limit reached resolving ${shortId(pos)}`);
-      const next = t.closestPreceding(pos)[0];
+      const next = t.closestPreceding(pos).find((p) => !tried.has(p.id));
       if (next === undefined) break;
+      tried.add(next.id);
       try {
         const res = await this.call(
           next,
@@ -315,8 +318,10 @@ export class ChordNode {
         );
         return { node: peerAt(res.node), succs: res.succs.map(peerAt), hops: res.hops };
       } catch (err) {
-        if (err instanceof PeerCallError && err.code === "remote") throw err;
-        t.removePeer(next.id); // in case call() kept it (a failure it did not count)
+        // A dead hop is already dropped from the table (call()); a hop that answered
+        // with an error (joining, hop limit, no route) is passed over for this lookup.
+        if (!(err instanceof PeerCallError)) throw err;
+        if (err.code !== "remote") t.removePeer(next.id); // in case call() kept it
       }
     }
     throw new Error(`no live route towards ${shortId(pos)}`);
@@ -406,13 +411,16 @@ export class ChordNode {
     return {
       ping: async () => ({}),
       getNode: async ({ pos, hops }) => {
+        // A node still joining knows no ring yet: it must not claim to own everything.
+        if (this.state !== "running") throw new Error("not in the ring yet");
         const r = await this.resolve(pos.toString("hex"), hops);
         return { node: r.node.addr, succs: r.succs.map((p) => p.addr), hops: r.hops };
       },
-      getNeighbours: async () => ({
-        pred: t.predecessor?.addr ?? null,
-        succs: t.successors.map((p) => p.addr),
-      }),
+      getNeighbours: async () => {
+        // A node that is joining and not linked in yet would hand out an empty list.
+        if (this.state === "joining" && t.alone) throw new Error("not in the ring yet");
+        return { pred: t.predecessor?.addr ?? null, succs: t.successors.map((p) => p.addr) };
+      },
       notify: async ({ from }) => {
         s.rectify(peerAt(from));
         return {};

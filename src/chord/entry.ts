@@ -19,6 +19,7 @@
 //   confirms it owns the key (it also names its successors, and any the
 //   cache missed are asked too), else from GetNode (owner + its successor list).
 
+import type { Logger } from "../log.js";
 import type { Clock, PutRequest } from "../ports.js";
 import type { RingDirectory } from "../ring/directory.js";
 import { type Id, keyPosition } from "../ring/id.js";
@@ -40,6 +41,7 @@ export interface Lookup {
 
 export interface EntryDeps {
   clock: Clock;
+  log: Logger;
   table: RoutingTable;
   data: DataPlane;
   call: Caller;
@@ -123,6 +125,16 @@ export class EntryPath {
       this.repair(set, answers, key, best);
     }
     if (answered() < need()) {
+      this.deps.log.debug(
+        {
+          key: key.toString("hex").slice(0, 8),
+          set: set.map((p) => p.addr),
+          answers: answers.map((a) =>
+            a === undefined ? "none" : a.fresh === false ? "stale" : "ok",
+          ),
+        },
+        "GET unavailable: no majority of fresh answers",
+      );
       throw new UnavailableError("GET: no majority of the replica set answered");
     }
     return best?.value;

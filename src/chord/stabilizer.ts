@@ -33,6 +33,8 @@ export interface StabilizerDeps {
   onReplicasChanged: () => void;
   /** Our range grew (a predecessor died or left): the owner role covers more. */
   onRangeGrew: () => void;
+  /** A new predecessor took (lo, hi] off our range: we are now its first replica. */
+  onRangeShrank: (lo: Id, hi: Id) => void;
 }
 
 export class Stabilizer {
@@ -191,7 +193,7 @@ export class Stabilizer {
     // Our range grew unless the new predecessor lies between the old one and us.
     if (old === undefined || p === undefined || !between(old.id, p.id, t.self.id)) {
       this.deps.onRangeGrew();
-    }
+    } else this.deps.onRangeShrank(old.id, p.id);
     this.deps.onReplicasChanged();
   }
 
