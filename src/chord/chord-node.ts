@@ -364,12 +364,15 @@ export class ChordNode {
     const succ = list[0]!;
     this.table.setSuccessors(list);
     if (pred !== null && pred !== this.self.addr) this.table.setPredecessor(peerAt(pred));
-    const split = await this.deps.transport.call(
-      succ.addr,
-      "splitNode",
-      { from: this.self.addr },
-      this.opts.transferTimeoutMs,
-    );
+    // The split only speeds things up: once linked in, anti-entropy brings the
+    // range over anyway (and the node is not fresh until it has), so a failed
+    // split does not undo a join others may already have acted on.
+    const split = await this.deps.transport
+      .call(succ.addr, "splitNode", { from: this.self.addr }, this.opts.transferTimeoutMs)
+      .catch((err: Error) => {
+        this.deps.log.warn({ successor: succ.addr, reason: err.message }, "split failed");
+        return { sent: 0 };
+      });
     const newPred = this.table.predecessor;
     if (newPred !== undefined) {
       // Link in at once rather than at the predecessor's next stabilize.
