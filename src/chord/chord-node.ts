@@ -38,7 +38,7 @@ const DIRECTORY_CAPACITY = 8192;
 /** How many rounds of anti-entropy over a replica set an owner's confirmation lasts. */
 const SERVE_WINDOW_ROUNDS = 3;
 /** Next hops one lookup step tries before giving up. */
-const MAX_HOP_ATTEMPTS = 4;
+const MAX_HOP_ATTEMPTS = 8;
 
 export interface ChordDeps {
   transport: PeerTransport;
