@@ -80,7 +80,8 @@ export class ChordNode {
     this.table = table;
     this.directory.add(table.self);
     const call = this.call;
-    this.data = new DataPlane({ clock, log, table, call }, opts);
+    const owns = (pos: Id) => table.owns(pos) && (table.alone || this.stabilizer.predConfirmed);
+    this.data = new DataPlane({ clock, log, table, call, owns }, opts);
     const data = this.data;
     this.ae = new AntiEntropy({ clock, log, table, call, data }, opts);
     const lookup = (pos: Id) => this.lookup(pos);
@@ -425,7 +426,7 @@ export class ChordNode {
         return { pred: t.predecessor?.addr ?? null, succs: t.successors.map((p) => p.addr) };
       },
       notify: async ({ from }) => {
-        s.rectify(peerAt(from));
+        s.rectify(peerAt(from), true);
         return {};
       },
       getValue: async ({ key }) => this.data.localAnswer(key, this.serves),
@@ -435,7 +436,7 @@ export class ChordNode {
       splitNode: async ({ from }) => {
         const newcomer = peerAt(from);
         // Adopt the newcomer first, so writes for its range stop being taken here as owner.
-        s.rectify(newcomer);
+        s.rectify(newcomer, true);
         const sent = await this.data.splitTo(newcomer);
         return { sent };
       },

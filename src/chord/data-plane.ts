@@ -50,6 +50,8 @@ export interface DataDeps {
   log: Logger;
   table: RoutingTable;
   call: Caller;
+  /** Whether this node may act as owner of `pos` (it owns it by a confirmed predecessor). */
+  owns: (pos: Id) => boolean;
 }
 
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -121,7 +123,7 @@ export class DataPlane {
    */
   localAnswer(key: Buffer, serves: (pos: Id) => boolean): RpcRes<"getValue"> {
     const pos = keyPosition(key);
-    const owner = this.isFresh && this.deps.table.owns(pos);
+    const owner = this.isFresh && this.deps.owns(pos);
     const rec = this.getLocal(key);
     if (!owner) return { rec, owner, fresh: this.isFresh && serves(pos) };
     return { rec, owner, fresh: true, succs: this.deps.table.successors.map((p) => p.addr) };
@@ -143,7 +145,7 @@ export class DataPlane {
     strict: boolean,
     pos = keyPosition(key),
   ): Promise<RpcRes<"insertValue">> {
-    const owner = this.deps.table.owns(pos) && this.isFresh;
+    const owner = this.deps.owns(pos) && this.isFresh;
     if (strict && !owner) return { stored: false, owner };
     const outcome = this.storeOne(keyId(key), rec, pos);
     // A newer version is already here: this write was superseded by a concurrent one.

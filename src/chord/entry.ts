@@ -4,7 +4,7 @@
 //   its absolute deadline; copies = max(hint, `replication`) within [1, r].
 //   It sends InsertValue (strict: only a fresh node that owns the key by its
 //   own predecessor stores it) to the cached owner, then through GetNode,
-//   retrying with back-off (50 ms doubling, 6 attempts) while ownership is in
+//   retrying with back-off (50 ms doubling up to 1 s, 8 attempts) while ownership is in
 //   flux. Acknowledged once the owner reports a majority of its replica set
 //   holds the write; otherwise the PUT fails (the API client sees FAILURE on
 //   its next GET unless an older value exists).
@@ -56,8 +56,9 @@ export class UnavailableError extends Error {
   override readonly name = "UnavailableError";
 }
 
-const PUT_ATTEMPTS = 6;
+const PUT_ATTEMPTS = 8;
 const PUT_BACKOFF_MS = 50;
+const PUT_BACKOFF_MAX_MS = 1000;
 
 type Answer = RpcRes<"getValue">;
 
@@ -83,7 +84,8 @@ export class EntryPath {
         const res = await this.insertAt(target, req.key, rec, pos);
         if (res?.stored === true) return;
       }
-      if (attempt > 0) await delay(clock, PUT_BACKOFF_MS * 2 ** (attempt - 1));
+      if (attempt > 0)
+        await delay(clock, Math.min(PUT_BACKOFF_MS * 2 ** (attempt - 1), PUT_BACKOFF_MAX_MS));
     }
     throw new Error("PUT: no majority of the replica set could be reached");
   }

@@ -42,6 +42,7 @@ export class Stabilizer {
   /** A whole pass over the fingers changed nothing: fix them at the slow cadence. */
   fingersSettled = false;
   private fingerPassChanged = false;
+  private confirmed = false;
 
   constructor(
     private readonly deps: StabilizerDeps,
@@ -132,14 +133,28 @@ export class Stabilizer {
     if (replicas() !== replicasBefore) this.deps.onReplicasChanged();
   }
 
+  /**
+   * Whether our predecessor has shown it names us as its successor (it notified
+   * us, split its range for us, or said so when checked). Only then do we act as
+   * owner: a predecessor pointer left behind by a partition or lost messages
+   * would otherwise make two nodes own the same keys.
+   */
+  get predConfirmed(): boolean {
+    return this.confirmed;
+  }
+
+  /** Asks the predecessor for its successor: dead, confirmed, or not (yet) pointing at us. */
   async checkPredecessor(): Promise<void> {
     const t = this.deps.table;
     const pred = t.predecessor;
     if (pred === undefined) return;
-    await this.deps.call(pred, "ping", {}, this.opts.rpcTimeoutMs).catch(() => {
+    try {
+      const nb = await this.deps.call(pred, "getNeighbours", {}, this.opts.rpcTimeoutMs);
+      if (t.predecessor?.id === pred.id) this.confirmed = nb.succs[0] === t.self.addr;
+    } catch {
       if (t.predecessor?.id === pred.id) this.changePredecessor(undefined);
       this.deps.log.info({ predecessor: pred.addr }, "predecessor failed");
-    });
+    }
   }
 
   /**
@@ -168,26 +183,32 @@ export class Stabilizer {
 
   /**
    * Rectify: adopt `p` as predecessor if it is closer than the current one,
-   * or, once a ping shows the current one dead, in any case (Zave's rectify;
-   * the ping runs in the background so the notifier's call is never held up).
+   * or, once a check shows the current one dead, in any case (Zave's rectify;
+   * the check runs in the background so the notifier's call is never held up).
+   * `confirmed`: p names us as its successor (it notified us or joined before
+   * us); such a p also replaces a predecessor that was found not to.
    */
-  rectify(p: Peer): void {
+  rectify(p: Peer, confirmed = false): void {
     const t = this.deps.table;
     if (p.id === t.self.id) return;
     const pred = t.predecessor;
-    if (pred === undefined || between(pred.id, p.id, t.self.id)) this.changePredecessor(p);
-    else if (pred.id !== p.id) {
+    if (pred === undefined || between(pred.id, p.id, t.self.id))
+      this.changePredecessor(p, confirmed);
+    else if (pred.id === p.id) this.confirmed ||= confirmed;
+    else if (confirmed && !this.confirmed) this.changePredecessor(p, true);
+    else {
       void this.checkPredecessor().then(() => {
-        if (t.predecessor === undefined) this.changePredecessor(p);
+        if (t.predecessor === undefined) this.changePredecessor(p, confirmed);
       });
     }
     if (t.alone) this.setSuccessors([p]);
   }
 
-  changePredecessor(p: Peer | undefined): void {
+  changePredecessor(p: Peer | undefined, confirmed = false): void {
     const t = this.deps.table;
     const old = t.predecessor;
     if (old?.id === p?.id) return;
+    this.confirmed = p !== undefined && confirmed;
     t.setPredecessor(p);
     this.deps.log.info({ predecessor: p?.addr ?? null }, "predecessor changed");
     // Our range grew unless the new predecessor lies between the old one and us.
