@@ -37,6 +37,8 @@ const SETTLED_FINGER_SLOWDOWN = 8;
 const DIRECTORY_CAPACITY = 8192;
 /** How many rounds of anti-entropy over a replica set an owner's confirmation lasts. */
 const SERVE_WINDOW_ROUNDS = 3;
+/** A waiting joiner checks this often whether a ring member contacted it. */
+const JOIN_WAIT_SLICE_MS = 500;
 /** Next hops one lookup step tries before giving up. */
 const MAX_HOP_ATTEMPTS = 8;
 
@@ -68,6 +70,7 @@ export class ChordNode {
   private readonly syncJob: PeriodicJob;
   private readonly handoffJob: PeriodicJob;
   private state: "new" | "joining" | "running" | "stopped" = "new";
+  private readonly heardWhileJoining = new Set<string>();
   /** Counts ring changes, so a sync that started before the latest one does not end the retries. */
   private changes = 0;
 
@@ -330,10 +333,16 @@ export class ChordNode {
 
   // --- join ---
 
+  /**
+   * Tries the bootstrappers, and any ring member that contacted us meanwhile (a
+   * node restarted at its old address is still in others' tables), with
+   * exponential back-off; a newly heard member ends the wait early.
+   */
   private async join(bootstrappers: readonly string[]): Promise<void> {
     let wait = this.opts.bootstrapRetryInitialMs;
     while (this.state === "joining") {
-      for (const b of bootstrappers) {
+      const heard = this.heardWhileJoining.size;
+      for (const b of [...bootstrappers, ...this.heardWhileJoining]) {
         try {
           await this.joinVia(b);
           return;
@@ -345,9 +354,17 @@ export class ChordNode {
         }
       }
       this.deps.log.warn({ retryInMs: wait }, "no bootstrapper reachable; retrying");
-      await delay(this.deps.clock, wait);
+      const until = this.deps.clock.now() + wait;
+      while (this.deps.clock.now() < until && this.heardWhileJoining.size === heard)
+        await delay(this.deps.clock, Math.min(JOIN_WAIT_SLICE_MS, until - this.deps.clock.now()));
       wait = Math.min(wait * 2, this.opts.bootstrapRetryMaxMs);
     }
+  }
+
+  /** A peer named itself while we were joining: another way into the ring. */
+  private heardFrom(addr: string): void {
+    if (this.state === "joining" && addr !== this.self.addr && this.heardWhileJoining.size < 16)
+      this.heardWhileJoining.add(addr);
   }
 
   private async joinVia(bootstrapper: string): Promise<void> {
@@ -426,6 +443,7 @@ export class ChordNode {
         return { pred: t.predecessor?.addr ?? null, succs: t.successors.map((p) => p.addr) };
       },
       notify: async ({ from }) => {
+        this.heardFrom(from);
         s.rectify(peerAt(from), true);
         return {};
       },
@@ -451,6 +469,7 @@ export class ChordNode {
       syncRange: async (req) => this.ae.onSyncRange(req),
       syncBuckets: async (req) => this.ae.onSyncBuckets(req),
       mergeHint: async ({ node }) => {
+        this.heardFrom(node);
         this.unifier.onHint(node);
         return {};
       },

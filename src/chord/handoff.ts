@@ -6,8 +6,9 @@
 // on average) that this node replicates its range, and did so after the ring
 // around this node last changed. Any other record is checked with GetNode:
 // one lookup covers every record up to the owner found. If this node is not
-// among the record's first `replication` holders, the record is pushed to the
-// owner (newest wins there) and dropped here only once the owner took it.
+// among the record's first `replication` holders, the record is pushed to
+// those holders (newest wins there) and dropped here only once a majority of
+// them took it, as a write would be.
 
 import type { Logger } from "../log.js";
 import type { Clock } from "../ports.js";
@@ -19,6 +20,7 @@ import type { AntiEntropy } from "./anti-entropy.js";
 import type { ChordRecord, DataPlane } from "./data-plane.js";
 import type { Lookup } from "./entry.js";
 import type { ChordOptions } from "./options.js";
+import { majority } from "./quorum.js";
 
 /** How many anti-entropy rounds over a whole replica set a confirmation stays valid. */
 const CONFIRM_WINDOW_ROUNDS = 3;
@@ -55,17 +57,27 @@ export class Handoff {
         this.sameOwner(first.pos, rec.pos, found.node.id),
       );
       pending = pending.filter(([, rec]) => !this.sameOwner(first.pos, rec.pos, found.node.id));
-      const holders = [found.node, ...found.succs].map((p) => p.id);
+      const holders = [found.node, ...found.succs];
       const stranded = segment.filter(
-        ([, rec]) => !holders.slice(0, rec.replication).includes(table.self.id),
+        ([, rec]) => !holders.slice(0, rec.replication).some((p) => p.id === table.self.id),
       );
       if (stranded.length === 0 || found.node.id === table.self.id) continue;
-      await data.push(found.node, stranded);
+      const copies = Math.max(...stranded.map(([, rec]) => rec.replication));
+      const to = holders.slice(0, copies);
+      const took = await Promise.all(
+        to.map((p) =>
+          data.push(p, stranded).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      );
+      if (took.filter(Boolean).length < majority(to.length)) continue;
       data.drop(stranded.map(([id]) => id));
       this.handedOff += stranded.length;
       this.deps.log.info(
         { records: stranded.length, to: found.node.addr },
-        "handed stranded records to their owner",
+        "handed stranded records to their replica set",
       );
     }
   }

@@ -67,8 +67,10 @@ async function soak(from: number, seeds: number): Promise<number> {
       const { violations } = await runScenario(seed, scenario);
       total.push(...violations);
       const counts = countByKind(violations);
-      if (violations.length > 0)
+      if (violations.length > 0) {
         failing.push({ seed, counts: JSON.stringify(counts), kinds: Object.keys(counts) });
+        console.log(`  seed ${seed}: ${JSON.stringify(counts)}`);
+      }
     } catch (err) {
       crashed.push({ seed, error: err instanceof Error ? err.message : String(err) });
     }
