@@ -172,9 +172,13 @@ export class DataPlane {
     return stored;
   }
 
-  /** Drops records handed to their owner (chord/handoff.ts). */
-  drop(ids: readonly KeyId[]): void {
-    for (const id of ids) if (this.store.delete(id)) this.gen++;
+  /** Drops records handed to their replica set (chord/handoff.ts), unless a newer write replaced them meanwhile. */
+  drop(records: readonly [KeyId, ChordRecord][]): void {
+    const now = this.deps.clock.now();
+    for (const [id, rec] of records) {
+      if (this.store.get(id, now)?.digest !== rec.digest) continue;
+      if (this.store.delete(id)) this.gen++;
+    }
   }
 
   private storeOne(id: KeyId, rec: WireRecord, pos: Id): PutOutcome {

@@ -73,7 +73,7 @@ export class Handoff {
         ),
       );
       if (took.filter(Boolean).length < majority(to.length)) continue;
-      data.drop(stranded.map(([id]) => id));
+      data.drop(stranded);
       this.handedOff += stranded.length;
       this.deps.log.info(
         { records: stranded.length, to: found.node.addr },

@@ -96,7 +96,8 @@ describe("durability on the default settings", () => {
       replicaSet(ring, keys[0]!, 8)[3]!,
       replicaSet(ring, keys[1]!, 8)[5]!,
     ];
-    lostAt.data.drop([keyId(keys[0]!)]);
+    const lost = keyId(keys[0]!);
+    lostAt.data.drop([[lost, lostAt.data.store.get(lost, ring.clock.now())!]]);
     const rec = newerAt.data.getLocal(keys[1]!)!;
     newerAt.data.storeBatch([
       { key: keys[1]!, rec: { ...rec, value: Buffer.from("v2"), version: rec.version + 1 } },
