@@ -8,7 +8,7 @@ import { keyId } from "../../src/wire/key.js";
 import { check, type Violation } from "./checker.js";
 import type { GetOp, History, KeyReplicas } from "./history.js";
 import { FAULTS, type Fault, Nemesis } from "./nemesis.js";
-import { SimRing } from "./sim-ring.js";
+import { SIM_OPTIONS, SimRing } from "./sim-ring.js";
 import { CLIENT_TIMEOUT_MS, keyBytesOf, Workload } from "./workload.js";
 
 export interface ScenarioOptions {
@@ -22,6 +22,8 @@ export interface ScenarioOptions {
   /** Live nodes each key is read through after quiescence. */
   finalReadsPerKey: number;
   faults: readonly Fault[];
+  /** Copies per value (the node's `replication`); the checker's default is a harsh 3. */
+  replication: number;
 }
 
 export const DEFAULT_SCENARIO: ScenarioOptions = {
@@ -31,6 +33,7 @@ export const DEFAULT_SCENARIO: ScenarioOptions = {
   quiesceMs: 30_000,
   finalReadsPerKey: 3,
   faults: FAULTS,
+  replication: SIM_OPTIONS.replication,
 };
 
 /** The ring after quiescence, for diagnosis (the checker does not use it). */
@@ -60,7 +63,7 @@ export async function runScenario(
   seed: number,
   opts: ScenarioOptions = DEFAULT_SCENARIO,
 ): Promise<ScenarioResult> {
-  const ring = new SimRing(seed);
+  const ring = new SimRing(seed, { ...SIM_OPTIONS, replication: opts.replication });
   const random = seededRandom(seed ^ 0x2545f491);
   const size = opts.nodes[0] + Math.floor(random() * (opts.nodes[1] - opts.nodes[0] + 1));
   await ring.grow(size);

@@ -1,7 +1,9 @@
 // The soak runner: many seeds of the checker scenario, or one seed replayed
 // verbosely. Env: SOAK_SEEDS (default 2000) seeds from SOAK_FROM (default 1);
 // SEED=<n> replays seed n and prints its fault schedule and violations;
-// SIM_FAULTS=crash,pause,... limits the nemesis to those faults (default all).
+// SIM_FAULTS=crash,pause,... limits the nemesis to those faults (default all);
+// SOAK_REPLICATION=n runs the nodes with n copies (default 3, harsher than the
+// shipped 8).
 // Exits 1 when any seed had a violation (or crashed), 0 otherwise.
 
 import { countByKind, type Violation } from "./checker.js";
@@ -30,7 +32,11 @@ function faultsFromEnv(): readonly Fault[] {
   return FAULTS.filter((f) => wanted.includes(f));
 }
 
-const scenario: ScenarioOptions = { ...DEFAULT_SCENARIO, faults: faultsFromEnv() };
+const scenario: ScenarioOptions = {
+  ...DEFAULT_SCENARIO,
+  faults: faultsFromEnv(),
+  replication: Number(process.env.SOAK_REPLICATION ?? DEFAULT_SCENARIO.replication),
+};
 
 function describeRun(history: History): string {
   const puts = history.ops.filter((o) => o.kind === "put");
