@@ -3,9 +3,9 @@
 // stabilizer.ts (ring maintenance), entry.ts (client PUT/GET), data-plane.ts
 // (records and the owner's writes), anti-entropy.ts (replicas converge),
 // handoff.ts (stranded records), unify.ts (merging rings after a partition),
-// pause-watch.ts (catching up after a pause).
+// pause-watch.ts (catching up after a pause), join.ts (joining through any member).
 // A failed call removes the peer from every table at once (routed around) and
-// remembers it as lost. Join retries its bootstrappers with exponential back-off.
+// remembers it as lost.
 
 import type { Logger } from "../log.js";
 import {
@@ -23,22 +23,19 @@ import { AntiEntropy } from "./anti-entropy.js";
 import { DataPlane } from "./data-plane.js";
 import { EntryPath, type Lookup } from "./entry.js";
 import { Handoff } from "./handoff.js";
+import { Joiner } from "./join.js";
 import type { ChordOptions } from "./options.js";
 import { PauseWatch } from "./pause-watch.js";
-import { delay, PeriodicJob } from "./periodic.js";
+import { PeriodicJob } from "./periodic.js";
 import { Stabilizer } from "./stabilizer.js";
 import { Unifier } from "./unify.js";
 
-/** How far a joining node walks back along predecessors to its true successor. */
-const MAX_JOIN_STEPS = 64;
 /** Fingers are fixed this many times less often once a whole pass changed nothing. */
 const SETTLED_FINGER_SLOWDOWN = 8;
 /** Nodes the location cache remembers. */
 const DIRECTORY_CAPACITY = 8192;
 /** How many rounds of anti-entropy over a replica set an owner's confirmation lasts. */
 const SERVE_WINDOW_ROUNDS = 3;
-/** A waiting joiner checks this often whether a ring member contacted it. */
-const JOIN_WAIT_SLICE_MS = 500;
 /** Next hops one lookup step tries before giving up. */
 const MAX_HOP_ATTEMPTS = 8;
 
@@ -65,12 +62,12 @@ export class ChordNode {
   private readonly stabilizer: Stabilizer;
   private readonly entry: EntryPath;
   private readonly pauseWatch: PauseWatch;
+  private readonly joiner: Joiner;
   readonly stats: ChordStats = { lookups: 0, lookupHops: 0 };
   private readonly jobs: PeriodicJob[];
   private readonly syncJob: PeriodicJob;
   private readonly handoffJob: PeriodicJob;
   private state: "new" | "joining" | "running" | "stopped" = "new";
-  private readonly heardWhileJoining = new Set<string>();
   /** Counts ring changes, so a sync that started before the latest one does not end the retries. */
   private changes = 0;
 
@@ -116,6 +113,10 @@ export class ChordNode {
         rectify: (p) => this.stabilizer.rectify(p),
         found: (p) => this.directory.add(p),
       },
+      opts,
+    );
+    this.joiner = new Joiner(
+      { transport: deps.transport, clock, log, table, call, stabilizer: this.stabilizer },
       opts,
     );
     this.pauseWatch = new PauseWatch(clock, opts.pauseThresholdMs, (ms) => this.onPaused(ms));
@@ -179,7 +180,7 @@ export class ChordNode {
     else {
       // Not fresh until the first anti-entropy round after joining has succeeded.
       this.data.fresh = false;
-      await this.join(others);
+      await this.joiner.join(others, () => this.state === "joining");
     }
     if (this.state !== "joining") return;
     this.state = "running";
@@ -331,82 +332,6 @@ export class ChordNode {
     throw new Error(`no live route towards ${shortId(pos)}`);
   }
 
-  // --- join ---
-
-  /**
-   * Tries the bootstrappers, and any ring member that contacted us meanwhile (a
-   * node restarted at its old address is still in others' tables), with
-   * exponential back-off; a newly heard member ends the wait early.
-   */
-  private async join(bootstrappers: readonly string[]): Promise<void> {
-    let wait = this.opts.bootstrapRetryInitialMs;
-    while (this.state === "joining") {
-      const heard = this.heardWhileJoining.size;
-      for (const b of [...bootstrappers, ...this.heardWhileJoining]) {
-        try {
-          await this.joinVia(b);
-          return;
-        } catch (err) {
-          this.deps.log.warn(
-            { bootstrapper: b, reason: (err as Error).message },
-            "join attempt failed",
-          );
-        }
-      }
-      this.deps.log.warn({ retryInMs: wait }, "no bootstrapper reachable; retrying");
-      const until = this.deps.clock.now() + wait;
-      while (this.deps.clock.now() < until && this.heardWhileJoining.size === heard)
-        await delay(this.deps.clock, Math.min(JOIN_WAIT_SLICE_MS, until - this.deps.clock.now()));
-      wait = Math.min(wait * 2, this.opts.bootstrapRetryMaxMs);
-    }
-  }
-
-  /** A peer named itself while we were joining: another way into the ring. */
-  private heardFrom(addr: string): void {
-    if (this.state === "joining" && addr !== this.self.addr && this.heardWhileJoining.size < 16)
-      this.heardWhileJoining.add(addr);
-  }
-
-  private async joinVia(bootstrapper: string): Promise<void> {
-    const found = await this.deps.transport.call(
-      bootstrapper,
-      "getNode",
-      { pos: Buffer.from(this.self.id, "hex"), hops: 0 },
-      this.opts.lookupTimeoutMs,
-    );
-    // Our own earlier incarnation may still be listed: take whoever follows it.
-    const candidates = [found.node, ...found.succs].filter((a) => a !== this.self.addr);
-    const first = peerAt(candidates[0] ?? bootstrapper);
-    const view = await this.call(first, "getNeighbours", {}, this.opts.rpcTimeoutMs);
-    const { list, pred } = await this.stabilizer.closestLiveSuccessor(first, view, MAX_JOIN_STEPS);
-    const succ = list[0]!;
-    this.table.setSuccessors(list);
-    if (pred !== null && pred !== this.self.addr) this.table.setPredecessor(peerAt(pred));
-    // The split only speeds things up: once linked in, anti-entropy brings the
-    // range over anyway (and the node is not fresh until it has), so a failed
-    // split does not undo a join others may already have acted on.
-    const split = await this.deps.transport
-      .call(succ.addr, "splitNode", { from: this.self.addr }, this.opts.transferTimeoutMs)
-      .catch((err: Error) => {
-        this.deps.log.warn({ successor: succ.addr, reason: err.message }, "split failed");
-        return { sent: 0 };
-      });
-    const newPred = this.table.predecessor;
-    if (newPred !== undefined) {
-      // Link in at once rather than at the predecessor's next stabilize.
-      await this.call(
-        newPred,
-        "newSuccessor",
-        { from: this.self.addr },
-        this.opts.rpcTimeoutMs,
-      ).catch(() => undefined);
-    }
-    this.deps.log.info(
-      { via: bootstrapper, successor: succ.addr, records: split.sent },
-      "joined the ring",
-    );
-  }
-
   private async tellNeighboursWeLeave(): Promise<void> {
     const t = this.table;
     const body = {
@@ -443,7 +368,7 @@ export class ChordNode {
         return { pred: t.predecessor?.addr ?? null, succs: t.successors.map((p) => p.addr) };
       },
       notify: async ({ from }) => {
-        this.heardFrom(from);
+        if (this.state === "joining") this.joiner.heardFrom(from);
         s.rectify(peerAt(from), true);
         return {};
       },
@@ -469,7 +394,7 @@ export class ChordNode {
       syncRange: async (req) => this.ae.onSyncRange(req),
       syncBuckets: async (req) => this.ae.onSyncBuckets(req),
       mergeHint: async ({ node }) => {
-        this.heardFrom(node);
+        if (this.state === "joining") this.joiner.heardFrom(node);
         this.unifier.onHint(node);
         return {};
       },
