@@ -10,6 +10,7 @@ export class PeriodicJob {
   private stopped = true;
   private running = false;
   private again = false;
+  private dueAt = 0;
 
   constructor(
     private readonly deps: { clock: Clock; random: () => number; log: Logger },
@@ -30,14 +31,21 @@ export class PeriodicJob {
     this.timer = undefined;
   }
 
-  /** Runs after `ms` (default: as soon as possible; after the current run, if one is under way). */
+  /**
+   * Runs within `ms` (default: as soon as possible; after the current run, if one
+   * is under way). A run already due sooner is not postponed, so a stream of
+   * triggers cannot starve the job.
+   */
   trigger(ms = 0): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
     }
+    const at = this.deps.clock.now() + ms;
+    if (this.timer !== undefined && this.dueAt <= at) return;
     this.timer?.cancel();
+    this.dueAt = at;
     this.timer = this.deps.clock.setTimeout(() => void this.tick(), ms);
   }
 
@@ -45,6 +53,7 @@ export class PeriodicJob {
     if (this.stopped) return;
     const delay = this.again ? 0 : this.intervalMs() * (0.5 + this.deps.random());
     this.again = false;
+    this.dueAt = this.deps.clock.now() + delay;
     this.timer = this.deps.clock.setTimeout(() => void this.tick(), delay);
   }
 
