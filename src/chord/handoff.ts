@@ -23,7 +23,7 @@ import type { ChordOptions } from "./options.js";
 import { majority } from "./quorum.js";
 
 /** How many anti-entropy rounds over a whole replica set a confirmation stays valid. */
-const CONFIRM_WINDOW_ROUNDS = 3;
+const CONFIRM_WINDOW_ROUNDS = 2;
 
 export interface HandoffDeps {
   clock: Clock;

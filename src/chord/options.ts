@@ -38,7 +38,7 @@ export const CHORD_DEFAULTS: Omit<
   fixFingersMs: 250,
   checkPredecessorMs: 1000,
   antiEntropyMs: 1000,
-  strandedScanMs: 10_000,
+  strandedScanMs: 5_000,
   readGraceMs: 50,
   pauseThresholdMs: 2000,
   rpcTimeoutMs: 2000,
