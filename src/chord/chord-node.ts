@@ -80,14 +80,27 @@ export class ChordNode {
     this.table = table;
     this.directory.add(table.self);
     const call = this.call;
-    const owns = (pos: Id) => table.owns(pos) && (table.alone || this.stabilizer.predConfirmed);
+    // Alone after losing every peer is cut off, not a network of one: it owns nothing.
+    const owns = (pos: Id) =>
+      table.owns(pos) &&
+      (table.alone ? this.unifier.lostCount === 0 : this.stabilizer.predConfirmed);
     this.data = new DataPlane({ clock, log, table, call, owns }, opts);
     const data = this.data;
     this.ae = new AntiEntropy({ clock, log, table, call, data }, opts);
     const lookup = (pos: Id) => this.lookup(pos);
     this.handoff = new Handoff({ clock, log, table, data, ae: this.ae, lookup }, opts);
     this.entry = new EntryPath(
-      { clock, log, table, data, call, lookup, directory: this.directory, serves: this.serves },
+      {
+        clock,
+        log,
+        table,
+        data,
+        call,
+        lookup,
+        directory: this.directory,
+        serves: this.serves,
+        cutOff: () => table.alone && this.unifier.lostCount > 0,
+      },
       opts,
     );
     this.stabilizer = new Stabilizer(

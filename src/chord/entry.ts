@@ -49,6 +49,8 @@ export interface EntryDeps {
   directory: RingDirectory;
   /** Whether an owner recently confirmed that this node replicates `pos`. */
   serves: (pos: Id) => boolean;
+  /** Alone after losing every peer (still trying to reach them): no answer is trustworthy. */
+  cutOff: () => boolean;
 }
 
 /** The GET failed to reach a majority of the replica set in time. */
@@ -92,6 +94,7 @@ export class EntryPath {
 
   async get(key: Buffer): Promise<Buffer | undefined> {
     const { table, data, clock } = this.deps;
+    if (this.deps.cutOff()) throw new UnavailableError("GET: this node is cut off from the ring");
     if (table.alone) return data.store.get(keyId(key), clock.now())?.value;
     const pos = keyPosition(key);
     const n = this.opts.replication;
