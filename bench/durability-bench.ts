@@ -1,8 +1,9 @@
 // What the acknowledged-write guarantee costs and how fast it recovers, on the
 // deterministic simulator (in-memory network, 1-5 ms per message, simulated
 // time; every message through the real codec), default node settings:
-//   1. idle traffic of a formed 100-node ring holding 2,000 values, with and
-//      without anti-entropy (its share is the difference);
+//   1. idle traffic of a formed 100-node ring holding 2,000 values, and the
+//      anti-entropy exchanges in it (counted by the nodes; bytes per exchange
+//      from the codec);
 //   2. a 50 | 50 partition of 100 nodes with writes on both sides, healed:
 //      time to one consistent ring, to the newest value on every replica set,
 //      and to the newest value on every copy anywhere;
@@ -11,12 +12,12 @@
 // Times are simulated milliseconds; medians over seeds. Measurement only.
 
 import type { ChordNode } from "../src/chord/chord-node.js";
-import type { ChordOptions } from "../src/chord/options.js";
 import { defaultConfig } from "../src/config/config.js";
 import { chordOptions } from "../src/node.js";
 import { keyPosition } from "../src/ring/id.js";
 import { betweenRightIncl } from "../src/ring/interval.js";
 import { keyId } from "../src/wire/key.js";
+import { encodeReply, encodeRequest } from "../src/wire/peer.js";
 import { SimRing } from "../test/sim/sim-ring.js";
 import { fmt, median } from "./harness.js";
 import { progress } from "./ring-harness.js";
@@ -29,8 +30,8 @@ const DEFAULTS = chordOptions(defaultConfig());
 const keysFor = (tag: string) =>
   Array.from({ length: KEYS }, (_, i) => Buffer.from(`${tag} ${i}`.padEnd(32, ".")));
 
-async function formed(seed: number, opts: ChordOptions = DEFAULTS): Promise<SimRing> {
-  const ring = new SimRing(seed, opts);
+async function formed(seed: number): Promise<SimRing> {
+  const ring = new SimRing(seed, DEFAULTS);
   await ring.grow(N);
   if ((await ring.converge(120_000)) < 0) throw new Error(`seed ${seed}: ring did not form`);
   return ring;
@@ -65,18 +66,31 @@ async function timeUntil(ring: SimRing, done: () => boolean, maxMs: number) {
   return (await ring.clock.runUntil(done, maxMs)) ? ring.clock.now() - t0 : null;
 }
 
-async function idleTraffic(seed: number, antiEntropy: boolean) {
-  const opts = antiEntropy ? DEFAULTS : { ...DEFAULTS, antiEntropyMs: 10 * 3600_000 };
-  const ring = await formed(seed, opts);
+/** Frame bytes of one SyncRange exchange whose summaries match (the idle case). */
+function matchingSyncBytes(): number {
+  const key = Buffer.alloc(32);
+  const req = { lo: key, hi: key, minReplication: 8, root: 2 ** 31, count: 25 };
+  return (
+    encodeRequest(1, "syncRange", req).length +
+    encodeReply(1, { match: true, count: 25, buckets: [] }).length
+  );
+}
+
+async function idleTraffic(seed: number) {
+  const ring = await formed(seed);
   await putAll(ring, keysFor("idle"), "v", ring.live);
   await ring.clock.advance(30_000);
-  const before = ring.net.stats;
+  const syncs = () => ring.live.reduce((a, n) => a + n.ae.stats.syncs, 0);
+  const mismatches = () => ring.live.reduce((a, n) => a + n.ae.stats.mismatches, 0);
+  const [before, s0, m0] = [ring.net.stats, syncs(), mismatches()];
   await ring.clock.advance(IDLE_MS);
   const after = ring.net.stats;
   const perNodeMin = (x: number) => (x / N) * (60_000 / IDLE_MS);
   return {
     bytes: perNodeMin(after.bytes - before.bytes),
     messages: perNodeMin(after.sent - before.sent),
+    syncs: perNodeMin(syncs() - s0),
+    mismatches: perNodeMin(mismatches() - m0),
   };
 }
 
@@ -142,8 +156,7 @@ const cell = (xs: (number | null)[]): string => {
 export async function durabilityBench(runs: number): Promise<void> {
   const seeds = Array.from({ length: runs }, (_, i) => 101 + i);
   progress(`durability: idle traffic, ${N} nodes, ${KEYS} values`);
-  const withAe = await idleTraffic(seeds[0]!, true);
-  const withoutAe = await idleTraffic(seeds[0]!, false);
+  const idle = await idleTraffic(seeds[0]!);
   const heals = [];
   const crashes = [];
   for (const seed of seeds) {
@@ -156,9 +169,9 @@ export async function durabilityBench(runs: number): Promise<void> {
     `\nDurability on the simulator (${N} nodes, default settings: replication ${DEFAULTS.replication}, r ${DEFAULTS.successorListLength}; 1-5 ms per message; simulated time; seeds ${seeds.join(", ")}; medians (min – max))`,
   );
   console.log(
-    `  idle ring with ${fmt(KEYS)} values, per node per minute: ${fmt(withAe.bytes / 1024, 1)} KiB in ${fmt(withAe.messages)} messages;` +
-      ` without anti-entropy ${fmt(withoutAe.bytes / 1024, 1)} KiB in ${fmt(withoutAe.messages)};` +
-      ` anti-entropy's share ${fmt((withAe.bytes - withoutAe.bytes) / 1024, 1)} KiB in ${fmt(withAe.messages - withoutAe.messages)} messages`,
+    `  idle ring with ${fmt(KEYS)} values, per node per minute: ${fmt(idle.bytes / 1024, 1)} KiB in ${fmt(idle.messages)} messages (all maintenance);` +
+      ` anti-entropy: ${fmt(idle.syncs, 1)} SyncRange exchanges (${fmt(idle.mismatches, 1)} found a difference),` +
+      ` ${fmt((idle.syncs * matchingSyncBytes()) / 1024, 1)} KiB at ${matchingSyncBytes()} bytes per matching exchange`,
   );
   console.log("  partition 50 | 50 for 30 s, writes on both sides, then healed:");
   console.log(`    one consistent ring after        ${cell(heals.map((h) => h.ringMs))}`);

@@ -125,7 +125,8 @@ export class DataPlane {
     const pos = keyPosition(key);
     const owner = this.isFresh && this.deps.owns(pos);
     const rec = this.getLocal(key);
-    if (!owner) return { rec, owner, fresh: this.isFresh && serves(pos) };
+    const vouches = this.deps.table.owns(pos) || serves(pos);
+    if (!owner) return { rec, owner, fresh: this.isFresh && vouches };
     return { rec, owner, fresh: true, succs: this.deps.table.successors.map((p) => p.addr) };
   }
 
