@@ -56,7 +56,7 @@ export interface DataDeps {
 
 const BATCH_BYTES = 2 * 1024 * 1024;
 /** Versions more than this far ahead of our clock are not trusted to move it. */
-export const MAX_VERSION_SKEW_MS = 60_000;
+const MAX_VERSION_SKEW_MS = 60_000;
 
 export const toWire = (rec: ChordRecord): WireRecord => ({
   value: rec.value,
