@@ -14,7 +14,8 @@
 //   answered with an older copy or none are repaired in the background.
 //   Answers of members that are not fresh (joining, or catching up after a
 //   pause) count for nothing but their copy: fewer than a majority of fresh
-//   answers is unavailable (the API answers FAILURE).
+//   answers is unavailable; the GET retries with the PUT's back-off (6
+//   attempts, about 1.5 s) before the API answers FAILURE.
 // - The replica set comes from the location cache when its first member
 //   confirms it owns the key (it also names its successors, and any the
 //   cache missed are asked too), else from GetNode (owner + its successor list).
@@ -61,6 +62,8 @@ export class UnavailableError extends Error {
 const PUT_ATTEMPTS = 8;
 const PUT_BACKOFF_MS = 50;
 const PUT_BACKOFF_MAX_MS = 1000;
+/** GET attempts while no majority answers: back-off 50, 100, 200, 400, 800 ms in between. */
+const GET_ATTEMPTS = 6;
 
 type Answer = RpcRes<"getValue">;
 
@@ -92,7 +95,27 @@ export class EntryPath {
     throw new Error("PUT: no majority of the replica set could be reached");
   }
 
+  /**
+   * A GET that finds no majority of fresh answers is retried with the PUT's
+   * back-off: the API has one FAILURE for "not found" and "unavailable", so a
+   * client cannot tell a replica set in flux (a member restarting, a range
+   * moving) from a lost value. Only after GET_ATTEMPTS does it give up.
+   */
   async get(key: Buffer): Promise<Buffer | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.getOnce(key);
+      } catch (err) {
+        if (!(err instanceof UnavailableError) || attempt >= GET_ATTEMPTS) throw err;
+      }
+      await delay(
+        this.deps.clock,
+        Math.min(PUT_BACKOFF_MS * 2 ** (attempt - 1), PUT_BACKOFF_MAX_MS),
+      );
+    }
+  }
+
+  private async getOnce(key: Buffer): Promise<Buffer | undefined> {
     const { table, data, clock } = this.deps;
     if (this.deps.cutOff()) throw new UnavailableError("GET: this node is cut off from the ring");
     if (table.alone) return data.store.get(keyId(key), clock.now())?.value;
