@@ -5,14 +5,16 @@
 // `closed` settles once the node has stopped.
 
 import { type ChordDeps, ChordNode } from "./chord/chord-node.js";
+import { Misbehaviour } from "./chord/misbehaviour.js";
 import { CHORD_DEFAULTS, type ChordOptions } from "./chord/options.js";
 import type { Config } from "./config/config.js";
 import type { Logger } from "./log.js";
 import { type Address, formatAddress } from "./net/address.js";
 import { ApiServer } from "./net/api-server.js";
 import { TcpTransport } from "./net/tcp-transport.js";
-import { type Clock, type Dht, systemClock } from "./ports.js";
+import { type Clock, type Dht, type PeerGuard, systemClock } from "./ports.js";
 import { nodeIdOf, shortId } from "./ring/id.js";
+import { isLoopbackIp } from "./ring/ip-group.js";
 
 export interface NodeDeps {
   log: Logger;
@@ -35,6 +37,23 @@ export function chordOptions(config: Config): ChordOptions {
     checkPredecessorMs: ms * 2,
     antiEntropyMs: ms * 2,
     pauseThresholdMs: Math.max(ms * 4, 2000),
+    powBits: config.powDifficulty,
+    maxIdsPerIp: config.maxIdsPerIp,
+    limitLoopback: config.limitLoopback,
+  };
+}
+
+/**
+ * Misbehaviour scoring as the transport and the Chord node see it. Loopback
+ * peers are the same machine: never scored unless `limit_loopback` is set.
+ */
+function peerGuard(scores: Misbehaviour, limitLoopback: boolean): PeerGuard {
+  const exempt = (ip: string) => !limitLoopback && isLoopbackIp(ip);
+  return {
+    banned: (ip) => !exempt(ip) && scores.banned(ip),
+    report: (ip, offence, detail) => {
+      if (!exempt(ip)) scores.report(ip, offence, detail);
+    },
   };
 }
 
@@ -51,19 +70,38 @@ export class RingDhtNode {
     readonly chord: ChordNode,
     private readonly api: ApiServer,
     private readonly log: Logger,
+    /** Misbehaviour scores and current bans of peer IPs. */
+    readonly scores: Misbehaviour,
+    readonly transport: TcpTransport,
   ) {}
 
   static async start(config: Config, deps: NodeDeps): Promise<RingDhtNode> {
-    const transport = new TcpTransport({ log: deps.log }, { listen: config.p2pAddress });
+    const clock = deps.clock ?? systemClock;
+    let chord: ChordNode | undefined;
+    const scores = new Misbehaviour({}, clock, (ban) => {
+      deps.log.warn({ ...ban }, "peer banned");
+      chord?.evict(ban.ip);
+    });
+    const guard = peerGuard(scores, config.limitLoopback);
+    const transport = new TcpTransport(
+      { log: deps.log },
+      {
+        listen: config.p2pAddress,
+        guard,
+        maxConnectionsPerIp: config.maxPeerConnectionsPerIp,
+        limitLoopback: config.limitLoopback,
+      },
+    );
     await transport.listen();
     const log = deps.log.child({ node: shortId(nodeIdOf(transport.address)) });
     const chordDeps: ChordDeps = {
       transport,
-      clock: deps.clock ?? systemClock,
+      clock,
       random: deps.random ?? Math.random,
       log,
+      guard,
     };
-    const chord = new ChordNode(chordDeps, chordOptions(config));
+    chord = new ChordNode(chordDeps, chordOptions(config));
     log.info({ p2p: transport.address, id: chord.self.id }, "peer port listening");
     const dht: Dht = {
       put: (req) => chord.put(req),
@@ -79,7 +117,7 @@ export class RingDhtNode {
         allowRemoteShutdown: config.allowRemoteShutdown,
       },
     );
-    const node = new RingDhtNode(chord, api, log);
+    const node = new RingDhtNode(chord, api, log, scores, transport);
     try {
       await chord.start(config.bootstrappers.map(formatAddress));
       node.bound = await api.listen();

@@ -2,7 +2,7 @@
 // DHT service the API server calls. Production wires the system clock; tests
 // wire a manual one.
 
-import type { RpcName, RpcReq, RpcRes } from "./wire/peer.js";
+import type { NodeRpc, RpcName, RpcReq, RpcRes } from "./wire/peer.js";
 
 export interface TimerHandle {
   cancel(): void;
@@ -44,10 +44,43 @@ export interface Dht {
   shutdown(reason: string): void;
 }
 
+/**
+ * Who sent a request: the caller's P2P address as the transport verified it (the
+ * connection's source IP, and a port proven by a challenge sent to that address),
+ * and that source IP. Never a claimed string.
+ */
+export interface PeerCaller {
+  readonly addr: string;
+  readonly ip: string;
+}
+
 /** Handlers of the peer RPCs, one per message type, dispatched from this table. */
 export type PeerHandlers = {
-  [K in RpcName]: (body: RpcReq<K>) => Promise<RpcRes<K>>;
+  [K in NodeRpc]: (body: RpcReq<K>, from: PeerCaller) => Promise<RpcRes<K>>;
 };
+
+/** Misbehaviour a node holds against a peer's IP (see chord/misbehaviour.ts for the weights). */
+export type Offence =
+  /** A frame that does not decode (bad header, schema violation). */
+  | "malformed"
+  /** A proof of work or proof of address that does not verify. */
+  | "failedProof"
+  /** A claim no honest node can make (a split from a node that is not our predecessor...). */
+  | "impossibleClaim"
+  /** A message that pretends to come from someone else. */
+  | "forged"
+  /** A reply that is wrong: a lookup step making no progress, a range it does not serve. */
+  | "wrongAnswer"
+  /** A timeout, or a frame that does not finish arriving. Honest nodes are slow too. */
+  | "slow"
+  /** A request or connection refused by a rate limit or cap. */
+  | "rateLimited";
+
+/** The transport's view of misbehaviour scoring: report offences, refuse banned IPs. */
+export interface PeerGuard {
+  banned(ip: string): boolean;
+  report(ip: string, offence: Offence, detail: string): void;
+}
 
 export type PeerCallFailure = "timeout" | "unreachable" | "remote" | "protocol" | "closed";
 

@@ -10,15 +10,21 @@
 import type { Logger } from "../log.js";
 import {
   type Clock,
+  type Offence,
   PeerCallError,
+  type PeerCaller,
+  type PeerGuard,
   type PeerHandlers,
   type PeerTransport,
   type PutRequest,
 } from "../ports.js";
 import { RingDirectory } from "../ring/directory.js";
 import { type Id, keyPosition, shortId } from "../ring/id.js";
+import { between } from "../ring/interval.js";
+import { hostOf, ipGroup } from "../ring/ip-group.js";
 import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
 import type { RpcName, RpcReq, RpcRes } from "../wire/peer.js";
+import { ADMISSION_REQUIRED, Admission } from "./admission.js";
 import { AntiEntropy } from "./anti-entropy.js";
 import { DataPlane } from "./data-plane.js";
 import { EntryPath, type Lookup } from "./entry.js";
@@ -26,6 +32,7 @@ import { Handoff } from "./handoff.js";
 import { Joiner } from "./join.js";
 import type { ChordOptions } from "./options.js";
 import { PauseWatch } from "./pause-watch.js";
+import { PeerGate } from "./peer-gate.js";
 import { PeriodicJob } from "./periodic.js";
 import { Stabilizer } from "./stabilizer.js";
 import { Unifier } from "./unify.js";
@@ -44,6 +51,8 @@ export interface ChordDeps {
   clock: Clock;
   random: () => number;
   log: Logger;
+  /** Misbehaviour scoring: offences found by the protocol logic are reported here. */
+  guard?: PeerGuard;
 }
 
 export interface ChordStats {
@@ -57,6 +66,8 @@ export class ChordNode {
   readonly ae: AntiEntropy;
   readonly unifier: Unifier;
   readonly handoff: Handoff;
+  readonly admission: Admission;
+  readonly gate: PeerGate;
   /** Every node heard of: owner guesses that skip the GetNode lookup when right. */
   private readonly directory = new RingDirectory(DIRECTORY_CAPACITY);
   private readonly stabilizer: Stabilizer;
@@ -85,6 +96,21 @@ export class ChordNode {
       table.owns(pos) &&
       (table.alone ? this.unifier.lostCount === 0 : this.stabilizer.predConfirmed);
     this.data = new DataPlane({ clock, log, table, call, owns }, opts);
+    this.gate = new PeerGate(
+      {
+        clock,
+        table,
+        banned: (ip) => deps.guard?.banned(ip) ?? false,
+        ping: (p) => this.call(p, "ping", {}, opts.rpcTimeoutMs),
+      },
+      opts,
+    );
+    const gate = this.gate;
+    this.admission = new Admission(
+      { clock, call, self: () => table.self.addr },
+      opts.powBits,
+      opts.rpcTimeoutMs,
+    );
     const data = this.data;
     this.ae = new AntiEntropy({ clock, log, table, call, data }, opts);
     const lookup = (pos: Id) => this.lookup(pos);
@@ -109,6 +135,8 @@ export class ChordNode {
         table,
         directory: this.directory,
         call,
+        notify: this.notify,
+        gate,
         resolve: (pos) => this.resolve(pos, 0),
         onReplicasChanged: () => this.ringChanged(),
         onRangeGrew: () => this.ringChanged(),
@@ -123,13 +151,23 @@ export class ChordNode {
         table,
         call,
         considerSuccessor: (p) => this.stabilizer.considerSuccessor(p),
+        notify: this.notify,
         rectify: (p) => this.stabilizer.rectify(p),
         found: (p) => this.directory.add(p),
       },
       opts,
     );
     this.joiner = new Joiner(
-      { transport: deps.transport, clock, log, table, call, stabilizer: this.stabilizer },
+      {
+        transport: deps.transport,
+        clock,
+        log,
+        table,
+        call,
+        stabilizer: this.stabilizer,
+        admission: this.admission,
+        gate,
+      },
       opts,
     );
     this.pauseWatch = new PauseWatch(clock, opts.pauseThresholdMs, (ms) => this.onPaused(ms));
@@ -284,6 +322,13 @@ export class ChordNode {
   private readonly serves = (pos: Id): boolean =>
     this.ae.serves(pos, SERVE_WINDOW_ROUNDS * this.opts.antiEntropyMs * this.opts.replication);
 
+  /** Notify, getting admitted by proof-of-work first when the successor asks for it. */
+  private readonly notify = async (succ: Peer): Promise<void> => {
+    await this.admission.withAdmission(succ, () =>
+      this.call(succ, "notify", {}, this.opts.rpcTimeoutMs),
+    );
+  };
+
   // --- calls: every failure routes around the peer at once ---
 
   private readonly call = async <K extends RpcName>(
@@ -293,7 +338,9 @@ export class ChordNode {
     timeoutMs: number,
   ): Promise<RpcRes<K>> => {
     try {
-      return await this.deps.transport.call(peer.addr, name, body, timeoutMs);
+      const res = await this.deps.transport.call(peer.addr, name, body, timeoutMs);
+      this.gate.vouch(peer.addr);
+      return res;
     } catch (err) {
       const peerAtFault =
         err instanceof PeerCallError && err.code !== "remote" && err.code !== "closed";
@@ -348,7 +395,6 @@ export class ChordNode {
   private async tellNeighboursWeLeave(): Promise<void> {
     const t = this.table;
     const body = {
-      from: t.self.addr,
       pred: t.predecessor?.addr ?? null,
       succs: t.successors.map((s) => s.addr),
     };
@@ -364,7 +410,22 @@ export class ChordNode {
 
   // --- what peers ask of us: one handler per message type ---
 
+  /** The handlers, each vouching for its caller (it proved its address to the transport). */
   private handlers(): PeerHandlers {
+    const table = this.handlerTable();
+    const vouched = {} as Record<string, unknown>;
+    for (const [name, h] of Object.entries(table) as [
+      string,
+      (b: never, f: PeerCaller) => unknown,
+    ][])
+      vouched[name] = (body: never, from: PeerCaller) => {
+        this.gate.vouch(from.addr);
+        return h(body, from);
+      };
+    return vouched as PeerHandlers;
+  }
+
+  private handlerTable(): PeerHandlers {
     const t = this.table;
     const s = this.stabilizer;
     return {
@@ -380,28 +441,35 @@ export class ChordNode {
         if (this.state === "joining" && t.alone) throw new Error("not in the ring yet");
         return { pred: t.predecessor?.addr ?? null, succs: t.successors.map((p) => p.addr) };
       },
-      notify: async ({ from }) => {
-        if (this.state === "joining") this.joiner.heardFrom(from);
-        s.rectify(peerAt(from), true);
+      notify: async (_, from) => {
+        if (this.state === "joining") this.joiner.heardFrom(from.addr);
+        s.rectify(this.admittedPredecessor(from), true);
         return {};
       },
       getValue: async ({ key }) => this.data.localAnswer(key, this.serves),
-      insertValue: async ({ key, rec, strict }) =>
-        this.data.insertAsOwner(key, rec, strict === true, keyPosition(key)),
+      insertValue: async ({ key, rec }) =>
+        this.data.insertAsOwner(key, rec, true, keyPosition(key)),
       storeReplicas: async ({ entries }) => ({ stored: this.data.storeBatch(entries) }),
-      splitNode: async ({ from }) => {
-        const newcomer = peerAt(from);
+      splitNode: async (_, from) => {
+        const newcomer = this.admittedPredecessor(from);
+        if (
+          t.predecessor?.id !== newcomer.id &&
+          !between(t.predecessor?.id ?? t.self.id, newcomer.id, t.self.id)
+        ) {
+          this.report(from, "impossibleClaim", "splitNode from a node that is not our predecessor");
+          throw new Error("you are not between my predecessor and me");
+        }
         // Adopt the newcomer first, so writes for its range stop being taken here as owner.
         s.rectify(newcomer, true);
         const sent = await this.data.splitTo(newcomer);
         return { sent };
       },
-      leaving: async (body) => {
-        s.onLeaving(body);
+      leaving: async (body, from) => {
+        s.onLeaving(peerAt(from.addr), body);
         return {};
       },
-      newSuccessor: async ({ from }) => {
-        void s.considerSuccessor(peerAt(from));
+      newSuccessor: async (_, from) => {
+        void s.considerSuccessor(peerAt(from.addr));
         return {};
       },
       syncRange: async (req) => this.ae.onSyncRange(req),
@@ -411,6 +479,41 @@ export class ChordNode {
         this.unifier.onHint(node);
         return {};
       },
+      admitChallenge: async (_, from) => this.admission.issue(from.addr),
+      admit: async ({ challenge, solution }, from) => {
+        if (this.admission.check(from.addr, challenge, solution)) return {};
+        this.report(from, "failedProof", "proof-of-work refused");
+        throw new Error("proof-of-work refused");
+      },
     };
+  }
+
+  /**
+   * The caller as a predecessor candidate: one that is not our predecessor yet must have
+   * been admitted by proof-of-work first (it would take over part of our range).
+   */
+  private admittedPredecessor(from: PeerCaller): Peer {
+    const p = peerAt(from.addr);
+    if (this.table.predecessor?.id !== p.id && !this.admission.isAdmitted(from.addr))
+      throw new Error(ADMISSION_REQUIRED);
+    return p;
+  }
+
+  /** An IP was banned: its nodes leave the routing table and the location cache. */
+  evict(ip: string): void {
+    const group = ipGroup(ip);
+    for (const p of this.table.knownPeers()) {
+      const host = hostOf(p.addr);
+      if (host === undefined || ipGroup(host) !== group) continue;
+      this.table.removePeer(p.id);
+      this.directory.remove(p.id);
+      this.deps.log.warn({ peer: p.addr }, "banned peer dropped from the routing table");
+    }
+    this.ringChanged();
+  }
+
+  private report(from: PeerCaller, offence: Offence, detail: string): void {
+    this.deps.guard?.report(from.ip, offence, detail);
+    this.deps.log.warn({ peer: from.addr, offence, detail }, "peer misbehaved");
   }
 }

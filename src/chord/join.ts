@@ -11,8 +11,10 @@
 import type { Logger } from "../log.js";
 import type { Clock, PeerTransport } from "../ports.js";
 import { peerAt, type RoutingTable } from "../ring/routing-table.js";
+import type { Admission } from "./admission.js";
 import type { Caller } from "./data-plane.js";
 import type { ChordOptions } from "./options.js";
+import type { PeerGate } from "./peer-gate.js";
 import { delay } from "./periodic.js";
 import type { Stabilizer } from "./stabilizer.js";
 
@@ -30,6 +32,8 @@ export interface JoinerDeps {
   table: RoutingTable;
   call: Caller;
   stabilizer: Stabilizer;
+  admission: Admission;
+  gate: PeerGate;
 }
 
 export class Joiner {
@@ -82,10 +86,12 @@ export class Joiner {
     const view = await call(first, "getNeighbours", {}, this.opts.rpcTimeoutMs);
     const { list, pred } = await stabilizer.closestLiveSuccessor(first, view, MAX_JOIN_STEPS);
     const succ = list[0]!;
-    table.setSuccessors(list);
+    table.setSuccessors(this.deps.gate.filter(list));
     if (pred !== null && pred !== self.addr) table.setPredecessor(peerAt(pred));
+    // The successor hands us part of its range only once we solved its puzzle.
+    await this.deps.admission.obtain(succ);
     const split = await transport
-      .call(succ.addr, "splitNode", { from: self.addr }, this.opts.transferTimeoutMs)
+      .call(succ.addr, "splitNode", {}, this.opts.transferTimeoutMs)
       .catch((err: Error) => {
         log.warn({ successor: succ.addr, reason: err.message }, "split failed");
         return { sent: 0 };
@@ -93,9 +99,7 @@ export class Joiner {
     const newPred = table.predecessor;
     if (newPred !== undefined) {
       // Link in at once rather than at the predecessor's next stabilize.
-      await call(newPred, "newSuccessor", { from: self.addr }, this.opts.rpcTimeoutMs).catch(
-        () => undefined,
-      );
+      await call(newPred, "newSuccessor", {}, this.opts.rpcTimeoutMs).catch(() => undefined);
     }
     log.info({ via: bootstrapper, successor: succ.addr, records: split.sent }, "joined the ring");
   }

@@ -19,24 +19,12 @@
 //   Batches keep the cost of a flood of new sources O(log n) per report.
 // Time comes only from the Clock port; no timers (expiry is checked lazily).
 
-import type { Clock } from "../ports.js";
+import type { Clock, Offence } from "../ports.js";
 import { ipGroup } from "../ring/ip-group.js";
 
-export type Offence =
-  /** A frame that does not decode (bad header, schema violation). */
-  | "malformed"
-  /** A proof of work or proof of address that does not verify. */
-  | "failedProof"
-  /** A claim no honest node can make (an id not matching its address, itself as successor...). */
-  | "impossibleClaim"
-  /** A message that pretends to come from someone else. */
-  | "forged"
-  /** A reply that is wrong: a lookup step making no progress, a range it does not serve. */
-  | "wrongAnswer"
-  /** A timeout. Honest nodes time out too (crashes, pauses), hence the small weight. */
-  | "slow"
-  /** A request refused by a rate limit. */
-  | "rateLimited";
+// The offences and what each means are part of the ports (ports.ts): the
+// transport reports some of them.
+export type { Offence };
 
 /**
  * Score added per offence. With the default threshold of 100, in quick

@@ -1,6 +1,7 @@
 // The tunables of a Chord node, with their defaults in one place (ms units in
 // the names). config/ maps the INI keys onto these.
 
+import { DEFAULT_POW_BITS } from "../ring/pow.js";
 import type { TtlPolicy } from "./ttl.js";
 
 export interface ChordOptions extends TtlPolicy {
@@ -27,6 +28,12 @@ export interface ChordOptions extends TtlPolicy {
   maxHops: number;
   bootstrapRetryInitialMs: number;
   bootstrapRetryMaxMs: number;
+  /** Proof-of-work difficulty on admission, in leading zero bits (0: none). */
+  powBits: number;
+  /** Distinct node IDs per IP (IPv4 address, IPv6 /64) a routing table takes. */
+  maxIdsPerIp: number;
+  /** Apply maxIdsPerIp to loopback addresses too (off: testnets on one machine). */
+  limitLoopback: boolean;
 }
 
 export const CHORD_DEFAULTS: Omit<
@@ -47,4 +54,7 @@ export const CHORD_DEFAULTS: Omit<
   maxHops: 48,
   bootstrapRetryInitialMs: 500,
   bootstrapRetryMaxMs: 30_000,
+  powBits: DEFAULT_POW_BITS,
+  maxIdsPerIp: 4,
+  limitLoopback: false,
 };

@@ -18,6 +18,7 @@ import type { RpcReq, RpcRes } from "../wire/peer.js";
 import type { Caller } from "./data-plane.js";
 import type { Lookup } from "./entry.js";
 import type { ChordOptions } from "./options.js";
+import type { PeerGate } from "./peer-gate.js";
 
 /** How far one stabilize run walks back along predecessors towards the true successor. */
 const MAX_STABILIZE_STEPS = 16;
@@ -27,6 +28,10 @@ export interface StabilizerDeps {
   table: RoutingTable;
   directory: RingDirectory;
   call: Caller;
+  /** Which peers may enter the table (bans, per-IP cap, second-hand ones verified first). */
+  gate: PeerGate;
+  /** Tells a successor we may be its predecessor (getting admitted first if it asks). */
+  notify: (succ: Peer) => Promise<void>;
   /** GetNode started at this node. */
   resolve: (pos: Id) => Promise<Lookup>;
   /** The nodes holding our copies, or our own range, changed. */
@@ -74,9 +79,7 @@ export class Stabilizer {
       this.setSuccessors(list);
       // Notify only when the successor does not already name us (saves a call per run).
       if (pred !== t.self.addr) {
-        await call(t.successor(), "notify", { from: t.self.addr }, this.opts.rpcTimeoutMs).catch(
-          () => undefined,
-        );
+        await this.deps.notify(t.successor()).catch(() => undefined);
       }
       return;
     }
@@ -126,7 +129,9 @@ export class Stabilizer {
     const replicas = () => t.successors.map((p) => p.id).join();
     const before = t.successor().id;
     const replicasBefore = replicas();
-    t.setSuccessors(list);
+    const admitted = this.deps.gate.filter(list);
+    if (admitted.length === 0) return;
+    t.setSuccessors(admitted);
     for (const p of t.successors) this.deps.directory.add(p);
     const after = t.successor();
     if (after.id !== before) this.deps.log.info({ successor: after.addr }, "successor changed");
@@ -166,7 +171,10 @@ export class Stabilizer {
     if (t.alone) return;
     const self = t.self.id;
     const i = this.nextFinger;
-    const { node } = await this.deps.resolve(fingerStart(self, i));
+    const found = (await this.deps.resolve(fingerStart(self, i))).node;
+    // A finger the gate refuses (not verified yet, capped, banned) stays as it was this pass.
+    const node =
+      found.id === self || this.deps.gate.accepts(found) ? found : (t.finger(i) ?? t.self);
     const last = node.id === self ? i : Math.max(i, distance(self, node.id).toString(2).length - 1);
     if (t.finger(i)?.id !== (node.id === self ? undefined : node.id)) {
       this.fingerPassChanged = true;
@@ -190,7 +198,7 @@ export class Stabilizer {
    */
   rectify(p: Peer, confirmed = false): void {
     const t = this.deps.table;
-    if (p.id === t.self.id) return;
+    if (p.id === t.self.id || !this.deps.gate.accepts(p)) return;
     const pred = t.predecessor;
     if (pred === undefined || between(pred.id, p.id, t.self.id))
       this.changePredecessor(p, confirmed);
@@ -230,12 +238,20 @@ export class Stabilizer {
     this.setSuccessors([p, ...nb.succs.map(peerAt)]);
   }
 
-  /** A neighbour leaves gracefully: link around it. */
-  onLeaving(body: RpcReq<"leaving">): void {
+  /**
+   * A neighbour (the verified caller) leaves gracefully: link around it. Only our
+   * predecessor or a member of our successor list can leave our table this way.
+   */
+  onLeaving(leaver: Peer, body: RpcReq<"leaving">): void {
     const t = this.deps.table;
-    const leaver = peerAt(body.from);
-    if (t.predecessor?.id === leaver.id)
-      this.changePredecessor(body.pred === null ? undefined : peerAt(body.pred));
+    const neighbour =
+      t.predecessor?.id === leaver.id || t.successors.some((s) => s.id === leaver.id);
+    if (!neighbour) return;
+    if (t.predecessor?.id === leaver.id) {
+      // The leaver's predecessor is second-hand: taken only once verified (it will notify us).
+      const next = body.pred === null ? undefined : peerAt(body.pred);
+      this.changePredecessor(next !== undefined && this.deps.gate.accepts(next) ? next : undefined);
+    }
     const at = t.successors.findIndex((s) => s.id === leaver.id);
     if (at >= 0) this.setSuccessors([...t.successors.slice(0, at), ...body.succs.map(peerAt)]);
     t.removePeer(leaver.id);

@@ -34,6 +34,8 @@ export interface UnifierDeps {
   call: Caller;
   /** Adopts p as successor if it lies closer and answers (with its successor list). */
   considerSuccessor: (p: Peer) => Promise<void>;
+  /** Tells p we may be its predecessor (getting admitted first if it asks). */
+  notify: (p: Peer) => Promise<void>;
   /** Adopts p as predecessor if it lies closer (p just answered). */
   rectify: (p: Peer) => void;
   /** A peer that answers again is known once more (location cache). */
@@ -116,7 +118,7 @@ export class Unifier {
     if (table.alone || between(self.id, q.id, succ.id)) {
       await this.deps.considerSuccessor(q);
       if (table.successor().id !== q.id) return;
-      await call(q, "notify", { from: self.addr }, this.opts.rpcTimeoutMs).catch(() => 0);
+      await this.deps.notify(q).catch(() => 0);
       hint(q, succ.id === self.id ? undefined : succ);
     } else if (pred === undefined || between(pred.id, q.id, self.id)) {
       this.deps.rectify(q);

@@ -34,6 +34,10 @@ export interface Config {
   maxApiConnections: number;
   apiMaxInflight: number;
   allowRemoteShutdown: boolean;
+  powDifficulty: number;
+  maxIdsPerIp: number;
+  maxPeerConnectionsPerIp: number;
+  limitLoopback: boolean;
   logLevel: LogLevel;
   logFormat: LogFormat;
   hostkey: string | undefined;
@@ -80,6 +84,10 @@ const DhtSection = Type.Object({
   max_api_connections: int(1, 1_000_000, "a whole number from 1 to 1000000"),
   api_max_inflight: int(1, 65_536, "a whole number from 1 to 65536"),
   allow_remote_shutdown: Type.Boolean({ description: "true or false" }),
+  pow_difficulty: int(0, 32, "a whole number of bits from 0 to 32"),
+  max_ids_per_ip: int(1, 65_536, "a whole number from 1 to 65536"),
+  max_peer_connections_per_ip: int(1, 65_536, "a whole number from 1 to 65536"),
+  limit_loopback: Type.Boolean({ description: "true or false" }),
   log_level: oneOf(LOG_LEVELS),
   log_format: oneOf(LOG_FORMATS),
 });
@@ -249,6 +257,10 @@ function toConfig(s: DhtSection, hostkey: string | undefined): Config {
     maxApiConnections: s.max_api_connections,
     apiMaxInflight: s.api_max_inflight,
     allowRemoteShutdown: s.allow_remote_shutdown,
+    powDifficulty: s.pow_difficulty,
+    maxIdsPerIp: s.max_ids_per_ip,
+    maxPeerConnectionsPerIp: s.max_peer_connections_per_ip,
+    limitLoopback: s.limit_loopback,
     logLevel: s.log_level,
     logFormat: s.log_format,
     hostkey,

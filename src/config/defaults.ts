@@ -16,6 +16,14 @@ export const DEFAULTS = {
   max_api_connections: 1024,
   api_max_inflight: 1024,
   allow_remote_shutdown: false,
+  /** Proof-of-work on admission, in leading zero bits (about 100 ms at 16 on a 2020s core). */
+  pow_difficulty: 16,
+  /** Node IDs per IPv4 address (or IPv6 /64) a routing table takes. */
+  max_ids_per_ip: 4,
+  /** Peer-port connections per IPv4 address (or IPv6 /64). */
+  max_peer_connections_per_ip: 32,
+  /** Apply both per-IP caps to loopback too (off: many nodes on one machine). */
+  limit_loopback: false,
   log_level: "info",
   log_format: "auto",
 } as const;

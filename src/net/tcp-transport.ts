@@ -1,48 +1,55 @@
 // The peer transport over real TCP. Policy:
-// - Outbound: one pooled connection per peer address, dialled on the first call
-//   (concurrent first calls share it) and closed after `idleMs` with no call
-//   pending. Calls carry u32 ids and each has its own deadline; a late reply is
-//   ignored. A connection that drops fails its pending calls ("unreachable")
-//   and leaves the pool, so the next call dials again. Connections only carry
-//   requests one way: ours out, their replies back.
-// - Inbound: each request goes to its handler from the table; replies leave in
-//   any order. At most 256 requests per connection are handled at once; past
-//   that, decoded requests wait and reading pauses, as it does while the send
-//   buffer is full.
+// - Outbound (peer-outbound.ts): one pooled connection per peer address,
+//   dialled on the first call (concurrent first calls share it), opened with a
+//   hello that proves our listening port, closed after `idleMs` idle.
+//   Connections only carry requests one way: ours out, their replies back.
+// - Inbound (peer-inbound.ts): a caller is known by the address it connects
+//   from and the port it proves (a `prove` with its hello's ticket, sent to
+//   that address); its requests reach the handlers with that address only.
+// - Limits: connections per IP (IPv4 address or IPv6 /64; loopback exempt
+//   unless `limitLoopback`), requests per second per peer (token bucket), a
+//   deadline for each frame to finish arriving, and a budget for the bytes of
+//   unfinished frames across all connections: past it, the connection holding
+//   the most is dropped. Banned IPs (the guard) are refused at accept and not called.
 // - Writes queued in one event-loop turn leave in one socket write.
 // - A peer that breaks the protocol gets one warning and its connection closed.
 
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { createServer, isIP, type Server, type Socket } from "node:net";
 import type { Logger } from "../log.js";
 import {
+  type Offence,
   PeerCallError,
-  type PeerCallFailure,
+  type PeerCaller,
+  type PeerGuard,
   type PeerHandlers,
   type PeerTransport,
 } from "../ports.js";
+import { normalizeIp as canonicalIp, ipGroup } from "../ring/ip-group.js";
+import type { RpcName, RpcReq, RpcRes } from "../wire/peer.js";
+import { type Address, formatAddress, isLoopback, parseAddress } from "./address.js";
 import {
-  checkReply,
-  decodePayload,
-  encodeError,
-  encodeReply,
-  encodeRequest,
-  PEER_MAX_PAYLOAD_BYTES,
-  PeerFrameDecoder,
-  PeerProtocolError,
-  type RpcName,
-  type RpcReq,
-  type RpcRes,
-} from "../wire/peer.js";
-import { type Address, formatAddress, parseAddress } from "./address.js";
-import { CoalescingWriter } from "./coalescing-writer.js";
+  type InboundConnection as Inbound,
+  InboundConnection,
+  type InboundContext,
+} from "./peer-inbound.js";
+import {
+  HELLO_TIMEOUT_MS,
+  OutboundConnection,
+  type OutboundContext,
+  timerMs,
+} from "./peer-outbound.js";
 
+export { PEER_MAX_INFLIGHT } from "./peer-inbound.js";
 export const PEER_IDLE_MS = 20_000;
 export const PEER_MAX_CONNECTIONS = 4096;
-/** Requests handled at once per inbound connection before reading pauses. */
-export const PEER_MAX_INFLIGHT = 256;
-/** Bytes queued towards one peer before further calls to it fail at once. */
-const MAX_OUTBOUND_BUFFERED_BYTES = 4 * PEER_MAX_PAYLOAD_BYTES;
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const PEER_MAX_CONNECTIONS_PER_IP = 32;
+/** Bytes of unfinished inbound frames across all connections. */
+export const PEER_INPUT_BUDGET_BYTES = 64 * 1024 * 1024;
+/** A frame must finish arriving this long after its first byte. */
+export const PEER_FRAME_DEADLINE_MS = 10_000;
+/** Requests per second per peer (sustained) and the burst allowed above it. */
+export const PEER_RATE = { perSecond: 5_000, burst: 10_000 };
+const MAX_RATE_BUCKETS = 16_384;
 export const PEER_WARNING = "bad peer input, closing connection";
 
 export interface TcpTransportOptions {
@@ -52,6 +59,14 @@ export interface TcpTransportOptions {
   maxConnections?: number;
   /** An outbound connection with no call pending this long is closed. */
   idleMs?: number;
+  maxConnectionsPerIp?: number;
+  /** Apply the per-IP connection cap to loopback callers too (tests of the cap). */
+  limitLoopback?: boolean;
+  inputBudgetBytes?: number;
+  frameDeadlineMs?: number;
+  rate?: { perSecond: number; burst: number };
+  /** Misbehaviour scoring: offences are reported to it, banned IPs refused. */
+  guard?: PeerGuard;
 }
 
 export interface TcpTransportStats {
@@ -63,24 +78,41 @@ export interface TcpTransportStats {
   openOutbound: number;
   /** Connections closed because the peer broke the protocol. */
   protocolErrors: number;
+  /** Inbound connections refused: banned IP or over the per-IP cap. */
+  refusedConnections: number;
+  /** Connections dropped to keep unfinished frames within the input budget. */
+  budgetDrops: number;
+  /** Requests refused by the per-peer rate limit. */
+  rateLimited: number;
+  /** Bytes of unfinished inbound frames now held. */
+  bufferedInput: number;
 }
 
-/** What connections share with their transport. */
-interface Context {
-  log: Logger;
-  idleMs: number;
-  violation(peer: string, reason: string): void;
-}
+/** A socket's remote address in canonical form (IPv4-mapped IPv6 as plain IPv4). */
+const normalizeIp = (ip: string): string => canonicalIp(ip) ?? ip;
 
-const timerMs = (ms: number): number => Math.min(Math.max(ms, 0), MAX_TIMER_MS);
-const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const noGuard: PeerGuard = { banned: () => false, report: () => {} };
+const WILDCARDS = new Set(["0.0.0.0", "::", ""]);
 
 export class TcpTransport implements PeerTransport {
   private readonly server: Server;
-  private readonly ctx: Context;
-  private readonly inbound = new Set<Socket>();
+  private readonly guard: PeerGuard;
+  private readonly inbound = new Set<Inbound>();
+  private readonly perIp = new Map<string, number>();
   private readonly pool = new Map<string, OutboundConnection>();
-  private readonly counts = { inboundConnections: 0, outboundConnections: 0, protocolErrors: 0 };
+  private readonly tickets = new Set<string>();
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly counts = {
+    inboundConnections: 0,
+    outboundConnections: 0,
+    protocolErrors: 0,
+    refusedConnections: 0,
+    budgetDrops: 0,
+    rateLimited: 0,
+  };
+  private bufferedInput = 0;
+  private readonly outboundContext: OutboundContext;
+  private readonly inboundContext: InboundContext;
   private handlers: PeerHandlers | undefined;
   private advertised: string;
   private listening: Promise<void> | undefined;
@@ -91,16 +123,35 @@ export class TcpTransport implements PeerTransport {
     private readonly opts: TcpTransportOptions,
   ) {
     this.advertised = opts.advertise ?? formatAddress(opts.listen);
-    this.ctx = {
-      log: deps.log,
-      idleMs: timerMs(opts.idleMs ?? PEER_IDLE_MS),
-      violation: (peer, reason) => {
-        this.counts.protocolErrors++;
-        deps.log.warn({ peer, reason }, PEER_WARNING);
-      },
-    };
+    this.guard = opts.guard ?? noGuard;
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.maxConnections = opts.maxConnections ?? PEER_MAX_CONNECTIONS;
+    this.outboundContext = {
+      log: deps.log,
+      idleMs: timerMs(opts.idleMs ?? PEER_IDLE_MS),
+      port: () => parseAddress(this.advertised)?.port ?? this.boundPort(),
+      address: () => this.advertised,
+      localAddress:
+        isIP(opts.listen.host) === 0 || WILDCARDS.has(opts.listen.host)
+          ? undefined
+          : opts.listen.host,
+      tickets: this.tickets,
+      violation: (peer: string, ip: string, reason: string) => this.violation(peer, ip, reason),
+    };
+
+    this.inboundContext = {
+      log: deps.log,
+      idleMs: timerMs(opts.idleMs ?? PEER_IDLE_MS),
+      frameDeadlineMs: opts.frameDeadlineMs ?? PEER_FRAME_DEADLINE_MS,
+      handlers: () => this.handlers,
+      verify: (ip: string, port: number, ticket: Buffer) => this.verify(ip, port, ticket),
+      isMyTicket: (ticket: Buffer) => this.tickets.has(ticket.toString("hex")),
+      allow: (caller: PeerCaller) => this.allow(caller),
+      report: (ip: string, offence: Offence, detail: string) =>
+        this.guard.report(ip, offence, detail),
+      violation: (peer: string, ip: string, reason: string) => this.violation(peer, ip, reason),
+      buffered: (conn: Inbound, delta: number) => this.onBuffered(conn, delta),
+    };
   }
 
   get address(): string {
@@ -108,7 +159,12 @@ export class TcpTransport implements PeerTransport {
   }
 
   get stats(): TcpTransportStats {
-    return { ...this.counts, openInbound: this.inbound.size, openOutbound: this.pool.size };
+    return {
+      ...this.counts,
+      openInbound: this.inbound.size,
+      openOutbound: this.pool.size,
+      bufferedInput: this.bufferedInput,
+    };
   }
 
   /** Binds the peer port (port 0 picks one); requests get "not serving" until serve(). */
@@ -152,9 +208,16 @@ export class TcpTransport implements PeerTransport {
     if (this.closing !== undefined) {
       return Promise.reject(new PeerCallError("closed", "peer transport is closed"));
     }
+    if (!this.server.listening) {
+      // Callees prove our port by calling back: listen before the first call.
+      return this.listen().then(
+        () => this.call(to, name, body, timeoutMs),
+        (err: Error) => Promise.reject(new PeerCallError("closed", err.message)),
+      );
+    }
     const conn = this.connection(to);
     if (conn === undefined) {
-      return Promise.reject(new PeerCallError("unreachable", `bad peer address "${to}"`));
+      return Promise.reject(new PeerCallError("unreachable", `bad or banned peer "${to}"`));
     }
     return conn.call(name, body, timeoutMs);
   }
@@ -167,7 +230,7 @@ export class TcpTransport implements PeerTransport {
   private async shutdown(): Promise<void> {
     for (const conn of [...this.pool.values()]) conn.fail("closed", "peer transport closed");
     this.pool.clear();
-    for (const socket of this.inbound) socket.destroy();
+    for (const conn of this.inbound) conn.destroy();
     this.inbound.clear();
     await this.listening?.catch(() => undefined);
     if (!this.server.listening) return;
@@ -180,14 +243,39 @@ export class TcpTransport implements PeerTransport {
   }
 
   private accept(socket: Socket): void {
-    if (this.closing !== undefined) {
+    const ip = normalizeIp(socket.remoteAddress ?? "");
+    if (this.closing !== undefined || !this.admitConnection(ip)) {
       socket.destroy();
       return;
     }
     this.counts.inboundConnections++;
-    this.inbound.add(socket);
-    socket.once("close", () => this.inbound.delete(socket));
-    new InboundConnection(socket, () => this.handlers, this.ctx);
+    const group = ipGroup(ip);
+    this.perIp.set(group, (this.perIp.get(group) ?? 0) + 1);
+    const conn = new InboundConnection(socket, ip, this.inboundContext);
+    this.inbound.add(conn);
+    socket.once("close", () => {
+      this.inbound.delete(conn);
+      const left = (this.perIp.get(group) ?? 1) - 1;
+      if (left > 0) this.perIp.set(group, left);
+      else this.perIp.delete(group);
+    });
+  }
+
+  /** Banned IPs and IPs over their connection cap are refused. */
+  private admitConnection(ip: string): boolean {
+    let why: string | undefined;
+    if (this.guard.banned(ip)) why = "banned";
+    else if (this.opts.limitLoopback === true || !isLoopback(ip)) {
+      const cap = this.opts.maxConnectionsPerIp ?? PEER_MAX_CONNECTIONS_PER_IP;
+      if ((this.perIp.get(ipGroup(ip)) ?? 0) >= cap) {
+        why = `more than ${cap} connections from one IP`;
+        this.guard.report(ip, "rateLimited", why);
+      }
+    }
+    if (why === undefined) return true;
+    this.counts.refusedConnections++;
+    this.deps.log.debug({ ip, reason: why }, "peer connection refused");
+    return false;
   }
 
   /** The pooled connection to `to`, dialled now if there is none. */
@@ -195,239 +283,61 @@ export class TcpTransport implements PeerTransport {
     const pooled = this.pool.get(to);
     if (pooled !== undefined) return pooled;
     const addr = parseAddress(to);
-    if (addr === undefined) return undefined;
-    const conn = new OutboundConnection(to, addr, this.ctx, () => {
+    if (addr === undefined || this.guard.banned(normalizeIp(addr.host))) return undefined;
+    const conn = new OutboundConnection(to, addr, this.outboundContext, () => {
       if (this.pool.get(to) === conn) this.pool.delete(to);
     });
     this.pool.set(to, conn);
     this.counts.outboundConnections++;
     return conn;
   }
-}
 
-interface PendingCall {
-  name: RpcName;
-  resolve(body: unknown): void;
-  reject(err: PeerCallError): void;
-  timer: NodeJS.Timeout;
-}
-
-class OutboundConnection {
-  private readonly socket: Socket;
-  private readonly decoder = new PeerFrameDecoder();
-  private readonly writer: CoalescingWriter;
-  private readonly pending = new Map<number, PendingCall>();
-  private nextId = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private lastError: Error | undefined;
-  private retired = false;
-
-  constructor(
-    private readonly peer: string,
-    addr: Address,
-    private readonly ctx: Context,
-    private readonly onRetire: () => void,
-  ) {
-    this.socket = connect({ host: addr.host, port: addr.port, noDelay: true, keepAlive: true });
-    // Calls fail fast once too much is queued, so a full buffer needs no pause here.
-    this.writer = new CoalescingWriter(this.socket, () => {});
-    this.socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    this.socket.on("end", () => this.retire());
-    this.socket.on("error", (err) => {
-      this.lastError = err;
-      ctx.log.debug({ peer, err }, "peer connection error");
-    });
-    this.socket.on("close", () => {
-      const why = this.lastError?.message ?? "connection closed";
-      this.fail("unreachable", `peer ${peer} unreachable: ${why}`);
-    });
+  private violation(peer: string, ip: string, reason: string): void {
+    this.counts.protocolErrors++;
+    this.guard.report(normalizeIp(ip), "malformed", reason);
+    this.deps.log.warn({ peer, reason }, PEER_WARNING);
   }
 
-  call<K extends RpcName>(name: K, body: RpcReq<K>, timeoutMs: number): Promise<RpcRes<K>> {
-    if (this.socket.writableLength > MAX_OUTBOUND_BUFFERED_BYTES) {
-      return Promise.reject(new PeerCallError("unreachable", `peer ${this.peer} is not reading`));
+  /** A hello's port is proven when the listener there knows the hello's ticket. */
+  private async verify(ip: string, port: number, ticket: Buffer): Promise<string> {
+    const addr = formatAddress({ host: ip, port });
+    const { mine } = await this.call(addr, "prove", { ticket }, HELLO_TIMEOUT_MS / 2);
+    if (!mine) throw new Error(`the node at ${addr} did not send this hello`);
+    return addr;
+  }
+
+  /** Token bucket per verified peer address. */
+  private allow(caller: PeerCaller): boolean {
+    const { perSecond, burst } = this.opts.rate ?? PEER_RATE;
+    const now = performance.now();
+    let b = this.buckets.get(caller.addr);
+    if (b === undefined) {
+      if (this.buckets.size >= MAX_RATE_BUCKETS) this.buckets.clear();
+      b = { tokens: burst, at: now };
+      this.buckets.set(caller.addr, b);
     }
-    const id = this.allocateId();
-    let frame: Buffer;
-    try {
-      frame = encodeRequest(id, name, body);
-    } catch (err) {
-      return Promise.reject(
-        new PeerCallError("protocol", `cannot send ${name}: ${messageOf(err)}`),
-      );
+    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * perSecond);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return true;
     }
-    clearTimeout(this.idleTimer);
-    return new Promise<RpcRes<K>>((resolve, reject) => {
-      const timer = setTimeout(() => this.expire(id), timerMs(timeoutMs));
-      timer.unref();
-      this.pending.set(id, { name, resolve: resolve as (body: unknown) => void, reject, timer });
-      this.writer.write(frame);
-    });
+    this.counts.rateLimited++;
+    this.guard.report(caller.ip, "rateLimited", `more than ${perSecond} requests/s`);
+    return false;
   }
 
-  /** Leaves the pool, fails every pending call with `code` and drops the socket. */
-  fail(code: PeerCallFailure, message: string): void {
-    this.retire();
-    const calls = [...this.pending.values()];
-    this.pending.clear();
-    for (const call of calls) {
-      clearTimeout(call.timer);
-      call.reject(new PeerCallError(code, message));
-    }
-    this.socket.destroy();
-  }
-
-  private retire(): void {
-    if (this.retired) return;
-    this.retired = true;
-    clearTimeout(this.idleTimer);
-    this.onRetire();
-  }
-
-  private allocateId(): number {
-    do this.nextId = (this.nextId + 1) >>> 0;
-    while (this.pending.has(this.nextId));
-    return this.nextId;
-  }
-
-  private expire(id: number): void {
-    const call = this.pending.get(id);
-    if (call === undefined) return;
-    this.pending.delete(id);
-    call.reject(new PeerCallError("timeout", `${call.name} to ${this.peer} timed out`));
-    // A peer that has not even accepted by now is dialled afresh next time.
-    if (this.socket.connecting) this.fail("unreachable", `connecting to ${this.peer} timed out`);
-    else this.idleIfQuiet();
-  }
-
-  private idleIfQuiet(): void {
-    if (this.pending.size > 0 || this.retired) return;
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      this.retire();
-      this.socket.end();
-    }, this.ctx.idleMs);
-    this.idleTimer.unref();
-  }
-
-  private onData(chunk: Buffer): void {
-    try {
-      this.decoder.push(chunk, this.onPayload);
-    } catch (err) {
-      if (!(err instanceof PeerProtocolError)) throw err;
-      this.ctx.violation(this.peer, err.message);
-      this.fail("protocol", `peer ${this.peer} broke the protocol: ${err.message}`);
-    }
-  }
-
-  private readonly onPayload = (payload: Buffer): void => {
-    const msg = decodePayload(payload);
-    if (msg.kind === "request") throw new PeerProtocolError(`${msg.name} request to a caller`);
-    const call = this.pending.get(msg.id);
-    if (call === undefined) {
-      this.ctx.log.debug({ peer: this.peer, id: msg.id }, "late peer reply ignored");
-      return;
-    }
-    if (msg.kind === "reply") checkReply(call.name, msg.body); // throws: every call fails
-    this.pending.delete(msg.id);
-    clearTimeout(call.timer);
-    if (msg.kind === "reply") call.resolve(msg.body);
-    else call.reject(new PeerCallError("remote", msg.msg === "" ? msg.code : msg.msg));
-    this.idleIfQuiet();
-  };
-}
-
-type Handler = (body: never) => Promise<unknown>;
-
-class InboundConnection {
-  private readonly decoder = new PeerFrameDecoder();
-  private readonly writer: CoalescingWriter;
-  private readonly peer: string;
-  /** Requests decoded while PEER_MAX_INFLIGHT were being handled. */
-  private backlog: { id: number; name: RpcName; body: unknown }[] = [];
-  private inflight = 0;
-  private pausedForInflight = false;
-  private pausedForDrain = false;
-
-  constructor(
-    private readonly socket: Socket,
-    private readonly handlers: () => PeerHandlers | undefined,
-    private readonly ctx: Context,
-  ) {
-    this.peer = formatAddress({ host: socket.remoteAddress ?? "?", port: socket.remotePort ?? 0 });
-    this.writer = new CoalescingWriter(socket, () => {
-      this.pausedForDrain = true;
-      socket.pause();
-    });
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("drain", () => {
-      this.pausedForDrain = false;
-      this.resumeIfClear();
-    });
-    socket.on("error", (err) => ctx.log.debug({ peer: this.peer, err }, "peer socket error"));
-    // The caller closes idle connections; this only reaps ones whose caller vanished.
-    socket.setTimeout(timerMs(2 * ctx.idleMs), () => {
-      if (this.inflight === 0) socket.destroy();
-    });
-  }
-
-  private onData(chunk: Buffer): void {
-    try {
-      this.decoder.push(chunk, this.onPayload);
-    } catch (err) {
-      if (!(err instanceof PeerProtocolError)) throw err;
-      this.ctx.violation(this.peer, err.message);
-      this.socket.destroy();
-    }
-  }
-
-  private readonly onPayload = (payload: Buffer): void => {
-    const msg = decodePayload(payload);
-    if (msg.kind !== "request")
-      throw new PeerProtocolError(`${msg.kind} frame but no request sent`);
-    if (this.inflight < PEER_MAX_INFLIGHT) {
-      this.dispatch(msg.id, msg.name, msg.body);
-      return;
-    }
-    this.backlog.push(msg);
-    if (!this.pausedForInflight) {
-      this.pausedForInflight = true;
-      this.socket.pause();
-    }
-  };
-
-  private dispatch(id: number, name: RpcName, body: unknown): void {
-    this.inflight++;
-    void this.handle(id, name, body).then((frame) => this.reply(frame));
-  }
-
-  private async handle(id: number, name: RpcName, body: unknown): Promise<Buffer> {
-    try {
-      const table = this.handlers();
-      if (table === undefined) throw new Error("not serving yet");
-      const handler: Handler = table[name];
-      return encodeReply(id, await handler(body as never));
-    } catch (err) {
-      this.ctx.log.debug({ peer: this.peer, rpc: name, err }, "peer request failed");
-      return encodeError(id, "remote", messageOf(err));
-    }
-  }
-
-  private reply(frame: Buffer): void {
-    this.inflight--;
-    if (this.socket.destroyed) return;
-    this.writer.write(frame);
-    const next = this.backlog.shift();
-    if (next !== undefined) this.dispatch(next.id, next.name, next.body);
-    else if (this.pausedForInflight && this.inflight <= PEER_MAX_INFLIGHT / 2) {
-      this.pausedForInflight = false;
-      this.resumeIfClear();
-    }
-  }
-
-  private resumeIfClear(): void {
-    if (!this.pausedForDrain && !this.pausedForInflight && !this.socket.destroyed) {
-      this.socket.resume();
+  /** Keeps unfinished frames within the budget by dropping the connection holding the most. */
+  private onBuffered(_conn: Inbound, delta: number): void {
+    this.bufferedInput += delta;
+    const budget = this.opts.inputBudgetBytes ?? PEER_INPUT_BUDGET_BYTES;
+    while (this.bufferedInput > budget) {
+      let worst: Inbound | undefined;
+      for (const c of this.inbound)
+        if (worst === undefined || c.bufferedBytes > worst.bufferedBytes) worst = c;
+      if (worst === undefined || worst.bufferedBytes === 0) return;
+      this.counts.budgetDrops++;
+      worst.drop("slow", `peer input budget of ${budget} bytes exceeded`);
     }
   }
 }

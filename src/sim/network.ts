@@ -165,7 +165,7 @@ export class SimNetwork {
     }
     this.post(caller.address, to, frame.length, () => {
       if (!callee.serving) return false;
-      callee.receive(frame, (reply) => this.reply(callee, caller, id, reply));
+      callee.receive(caller.address, frame, (reply) => this.reply(callee, caller, id, reply));
       return true;
     });
   }

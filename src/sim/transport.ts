@@ -8,9 +8,12 @@
 // "closed"; later calls fail "closed" at once. pause() stops the node like
 // SIGSTOP: arriving requests and replies (and anything it sends) wait on its
 // PausableClock and are handled on resume(), after its overdue timers.
+// Handlers learn the caller's true address: address validation (hello/prove)
+// is the TCP transport's, and simulated peers cannot spoof.
 
 import {
   PeerCallError,
+  type PeerCaller,
   type PeerHandlers,
   type PeerTransport,
   type TimerHandle,
@@ -45,6 +48,9 @@ interface PendingCall {
   readonly reject: (err: PeerCallError) => void;
   readonly timer: TimerHandle;
 }
+
+/** The host part of "host:port" / "[v6]:port". */
+const hostOf = (addr: string): string => addr.replace(/^\[?(.*?)\]?:\d+$/, "$1");
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -160,13 +166,13 @@ export class SimTransport implements PeerTransport {
    * frame breaks the protocol (a real peer would drop the connection).
    * While paused, all of this waits for resume().
    */
-  receive(frame: Buffer, respond: (reply: SimReply) => void): void {
+  receive(from: string, frame: Buffer, respond: (reply: SimReply) => void): void {
     this.clock.run(() => {
-      if (this.serving) this.handle(frame, (reply) => this.clock.run(() => respond(reply)));
+      if (this.serving) this.handle(from, frame, (reply) => this.clock.run(() => respond(reply)));
     });
   }
 
-  private handle(frame: Buffer, respond: (reply: SimReply) => void): void {
+  private handle(from: string, frame: Buffer, respond: (reply: SimReply) => void): void {
     let msg: PeerMessage;
     try {
       msg = unframe(frame);
@@ -177,10 +183,16 @@ export class SimTransport implements PeerTransport {
       );
       return;
     }
-    const handler = this.handlers![msg.name] as unknown as (body: unknown) => Promise<unknown>;
     let result: Promise<unknown>;
     try {
-      result = Promise.resolve(handler(msg.body));
+      // The simulated network cannot be lied to about who sends: the caller is its address.
+      if (msg.name === "hello" || msg.name === "prove")
+        throw new Error(`${msg.name} is not simulated`);
+      const handler = this.handlers![msg.name] as (
+        body: unknown,
+        from: PeerCaller,
+      ) => Promise<unknown>;
+      result = Promise.resolve(handler(msg.body, { addr: from, ip: hostOf(from) }));
     } catch (err) {
       result = Promise.reject(err);
     }

@@ -14,7 +14,7 @@ import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Packr } from "msgpackr";
 
-export const PEER_PROTOCOL_VERSION = 1;
+export const PEER_PROTOCOL_VERSION = 2;
 export const PEER_FRAME_HEADER_BYTES = 8;
 /** Largest payload a node accepts; bulk transfers are batched below it. */
 export const PEER_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
@@ -34,6 +34,7 @@ const Addr = Type.String({
   pattern: "^(\\[[0-9A-Fa-f:.]+\\]|[^:\\[\\]\\s]+):\\d{1,5}$",
 });
 const Key = Buf(32, 32);
+const Ticket = Buf(16, 16);
 const Succs = Type.Array(Addr, { maxItems: PEER_MAX_SUCCESSORS });
 export const WireRecord = Type.Object({
   value: Buf(1, 65_495),
@@ -68,8 +69,8 @@ export const RPC = {
     req: Empty,
     res: Type.Object({ pred: Type.Union([Addr, Type.Null()]), succs: Succs }),
   },
-  /** "I might be your predecessor" (Chord's notify / Zave's rectify). */
-  notify: { t: 4, req: Type.Object({ from: Addr }), res: Empty },
+  /** "I might be your predecessor" (Chord's notify / Zave's rectify); the caller is the subject. */
+  notify: { t: 4, req: Empty, res: Empty },
   /**
    * Read a value from the node that holds it (no forwarding); `owner`: whether the callee
    * owns the key; `fresh` false: the callee is catching up after a pause or a partition;
@@ -98,20 +99,20 @@ export const RPC = {
     req: Type.Object({ entries: Type.Array(Entry, { maxItems: PEER_MAX_BATCH_ENTRIES }) }),
     res: Type.Object({ stored: Type.Integer({ minimum: 0 }) }),
   },
-  /** A joining node asks its successor for the keys of its new range. */
+  /** A joining node (the caller, admitted by proof-of-work) asks its successor for its new range. */
   splitNode: {
     t: 8,
-    req: Type.Object({ from: Addr }),
+    req: Empty,
     res: Type.Object({ sent: Type.Integer({ minimum: 0 }) }),
   },
-  /** A leaving node tells its neighbours whom to link to instead. */
+  /** A leaving node (the caller) tells its neighbours whom to link to instead. */
   leaving: {
     t: 9,
-    req: Type.Object({ from: Addr, pred: Type.Union([Addr, Type.Null()]), succs: Succs }),
+    req: Type.Object({ pred: Type.Union([Addr, Type.Null()]), succs: Succs }),
     res: Empty,
   },
   /** A node that just joined tells its predecessor "I am your new successor" (checked before adopted). */
-  newSuccessor: { t: 10, req: Type.Object({ from: Addr }), res: Empty },
+  newSuccessor: { t: 10, req: Empty, res: Empty },
   /**
    * Anti-entropy, step 1: the owner of (lo, hi] sends its summary of the records there
    * (hash and count of those whose replication reaches the callee); the callee answers
@@ -156,7 +157,41 @@ export const RPC = {
   },
   /** Ring unification: "this live node may belong between you and your neighbours". */
   mergeHint: { t: 13, req: Type.Object({ node: Addr }), res: Empty },
+  /**
+   * Address validation, the first request on every connection: "I listen on `port` of the
+   * address I connect from". The callee proves it by sending `ticket` back to that address
+   * (prove); until then it handles nothing else from this connection but prove.
+   * The reply names the address the callee now knows the caller by.
+   */
+  hello: {
+    t: 14,
+    req: Type.Object({ port: Type.Integer({ minimum: 1, maximum: 65_535 }), ticket: Ticket }),
+    res: Type.Object({ seenAs: Addr }),
+  },
+  /** "Did you send this ticket in a hello?": answered at once, on any connection. */
+  prove: {
+    t: 16,
+    req: Type.Object({ ticket: Ticket }),
+    res: Type.Object({ mine: Type.Boolean() }),
+  },
+  /** Admission, step 1: a fresh proof-of-work challenge for the caller's address. */
+  admitChallenge: {
+    t: 17,
+    req: Empty,
+    res: Type.Object({ challenge: Buf(16, 64), bits: Type.Integer({ minimum: 0, maximum: 64 }) }),
+  },
+  /** Admission, step 2: the solution; the caller may then become the callee's predecessor. */
+  admit: {
+    t: 18,
+    req: Type.Object({ challenge: Buf(16, 64), solution: Buf(8, 8) }),
+    res: Empty,
+  },
 } as const;
+
+/** RPCs the transport answers itself (address validation); the rest go to the node's handlers. */
+export const TRANSPORT_RPCS = ["hello", "prove"] as const;
+export type TransportRpc = (typeof TRANSPORT_RPCS)[number];
+export type NodeRpc = Exclude<RpcName, TransportRpc>;
 
 export type RpcName = keyof typeof RPC;
 export type RpcReq<K extends RpcName> = Static<(typeof RPC)[K]["req"]>;

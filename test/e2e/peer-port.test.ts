@@ -43,7 +43,9 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
-const pingFrame = (id: number): Buffer => peerFrame(packr.pack({ v: 1, t: 1, id, b: {} }));
+/** `prove` is the one request a node answers before a connection's hello is verified. */
+const proveFrame = (id: number): Buffer =>
+  peerFrame(packr.pack({ v: 2, t: 16, id, b: { ticket: randomBytes(16) } }));
 
 /** A raw connection to a peer port that collects what the node sends and reports its close. */
 class RawPeer {
@@ -118,7 +120,7 @@ interface BadInput {
 const BAD_INPUTS: readonly BadInput[] = [
   {
     name: "(a) a ping frame with a bad CRC",
-    bytes: peerFrame(packr.pack({ v: 1, t: 1, id: 2, b: {} }), 0x0000_0100),
+    bytes: peerFrame(packr.pack({ v: 2, t: 1, id: 2, b: {} }), 0x0000_0100),
     reason: /checksum/,
   },
   {
@@ -139,17 +141,17 @@ const BAD_INPUTS: readonly BadInput[] = [
   },
   {
     name: "(c) a well-framed envelope of unknown type 99",
-    bytes: peerFrame(packr.pack({ v: 1, t: 99, id: 4, b: {} })),
+    bytes: peerFrame(packr.pack({ v: 2, t: 99, id: 4, b: {} })),
     reason: /unknown peer message type 99/,
   },
   {
     name: "(c) a well-framed getNode request with a 5-byte position",
-    bytes: peerFrame(packr.pack({ v: 1, t: 2, id: 5, b: { pos: Buffer.alloc(5), hops: 0 } })),
+    bytes: peerFrame(packr.pack({ v: 2, t: 2, id: 5, b: { pos: Buffer.alloc(5), hops: 0 } })),
     reason: /malformed getNode/,
   },
   {
     name: "(c) a well-framed reply, though nothing was asked",
-    bytes: peerFrame(packr.pack({ v: 1, t: 0, id: 6, b: {} })),
+    bytes: peerFrame(packr.pack({ v: 2, t: 0, id: 6, b: {} })),
     reason: /no request sent/,
   },
 ];
@@ -201,9 +203,9 @@ describe("bad input on the peer port of a node in a 2-node ring", () => {
 
           const peer = await RawPeer.connect(n0.p2pPort);
           // Control: the same socket is served while its input is good.
-          await peer.write(pingFrame(1));
-          const reply = await within(peer.nextFrame(), 5_000, "the ping reply");
-          assert.deepEqual(reply, { v: 1, t: 0, id: 1, b: {} }, "ping reply");
+          await peer.write(proveFrame(1));
+          const reply = await within(peer.nextFrame(), 5_000, "the prove reply");
+          assert.deepEqual(reply, { v: 2, t: 0, id: 1, b: { mine: false } }, "prove reply");
 
           await peer.write(bad.bytes);
           await within(peer.closed, 5_000, "the node closing the socket after the bad input");

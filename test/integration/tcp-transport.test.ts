@@ -17,6 +17,7 @@ import {
   encodeReply,
   encodeRequest,
   PEER_MAX_PAYLOAD_BYTES,
+  PEER_PROTOCOL_VERSION,
   PeerFrameDecoder,
   type RpcRes,
 } from "../../src/wire/peer.js";
@@ -46,6 +47,8 @@ function handlers(over: Partial<PeerHandlers> = {}): PeerHandlers {
     syncRange: notImplemented,
     syncBuckets: notImplemented,
     mergeHint: notImplemented,
+    admitChallenge: notImplemented,
+    admit: notImplemented,
     ...over,
   };
 }
@@ -331,7 +334,9 @@ describe("TCP peer transport", { timeout: 30_000 }, () => {
 
   test("an idle pooled connection closes after idleMs; the next call dials again", async () => {
     const peer = await rawPeer((socket, payload) => {
-      socket.write(encodeReply(decodePayload(payload).id, {}));
+      const msg = decodePayload(payload);
+      const hello = msg.kind === "request" && msg.name === "hello";
+      socket.write(encodeReply(msg.id, hello ? { seenAs: "127.0.0.1:1" } : {}));
     });
     const client = caller({ idleMs: 50 });
     const to = `${HOST}:${peer.port}`;
@@ -407,12 +412,12 @@ describe("TCP peer transport with malformed input", { timeout: 30_000 }, () => {
     },
     {
       name: "an unknown type",
-      bytes: rawFrame({ v: 1, t: 99, id: 1, b: {} }),
+      bytes: rawFrame({ v: PEER_PROTOCOL_VERSION, t: 99, id: 1, b: {} }),
       reason: /unknown peer message type 99/,
     },
     {
       name: "a body against its schema",
-      bytes: rawFrame({ v: 1, t: 2, id: 1, b: { pos: "x", hops: 0 } }),
+      bytes: rawFrame({ v: PEER_PROTOCOL_VERSION, t: 2, id: 1, b: { pos: "x", hops: 0 } }),
       reason: /malformed getNode request/,
     },
     { name: "a reply nobody asked for", bytes: encodeReply(1, {}), reason: /reply frame/ },

@@ -20,6 +20,8 @@ export const SIM_OPTIONS: ChordOptions = {
   maxStoreSeconds: 86_400,
   replication: 3,
   storeQuotaBytes: 64 * 1024 * 1024,
+  // Admission runs its whole protocol, with puzzles cheap enough for thousands of joins.
+  powBits: 4,
 };
 
 export class SimRing {

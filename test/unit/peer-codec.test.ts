@@ -63,6 +63,7 @@ const record: fc.Arbitrary<WireRecord> = rec({
   replication: fc.integer({ min: 1, max: 255 }),
 });
 const empty = fc.constant({});
+const bytes16 = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((u) => Buffer.from(u));
 const u32 = fc.integer({ min: 0, max: 2 ** 32 - 1 });
 const rep = fc.integer({ min: 1, max: 255 });
 
@@ -70,13 +71,13 @@ const REQ: { [K in RpcName]: fc.Arbitrary<RpcReq<K>> } = {
   ping: empty,
   getNode: rec({ pos: key, hops }),
   getNeighbours: empty,
-  notify: rec({ from: addr }),
+  notify: empty,
   getValue: rec({ key }),
   insertValue: rec({ key, rec: record, strict: fc.boolean() }),
   storeReplicas: rec({ entries: fc.array(rec({ key, rec: record }), { maxLength: 4 }) }),
-  splitNode: rec({ from: addr }),
-  leaving: rec({ from: addr, pred: fc.option(addr, { nil: null }), succs }),
-  newSuccessor: rec({ from: addr }),
+  splitNode: empty,
+  leaving: rec({ pred: fc.option(addr, { nil: null }), succs }),
+  newSuccessor: empty,
   syncRange: rec({ lo: key, hi: key, minReplication: rep, root: u32, count: u32 }),
   syncBuckets: rec({
     lo: key,
@@ -86,6 +87,13 @@ const REQ: { [K in RpcName]: fc.Arbitrary<RpcReq<K>> } = {
     have: fc.array(rec({ key, version: num, digest: u32 }), { maxLength: 4 }),
   }),
   mergeHint: rec({ node: addr }),
+  hello: rec({ port: fc.integer({ min: 1, max: 65_535 }), ticket: bytes16 }),
+  prove: rec({ ticket: bytes16 }),
+  admitChallenge: empty,
+  admit: rec({
+    challenge: bytes16,
+    solution: fc.uint8Array({ minLength: 8, maxLength: 8 }).map((u) => Buffer.from(u)),
+  }),
 };
 
 const RES: { [K in RpcName]: fc.Arbitrary<RpcRes<K>> } = {
@@ -106,6 +114,10 @@ const RES: { [K in RpcName]: fc.Arbitrary<RpcRes<K>> } = {
     more: fc.boolean(),
   }),
   mergeHint: empty,
+  hello: rec({ seenAs: addr }),
+  prove: rec({ mine: fc.boolean() }),
+  admitChallenge: rec({ challenge: bytes16, bits: fc.integer({ min: 0, max: 64 }) }),
+  admit: empty,
 };
 
 const requestId = fc.integer({ min: 0, max: 2 ** 32 - 1 });
@@ -260,9 +272,9 @@ describe("peer codec rejects", () => {
   });
 
   test("unknown message types, including the API's range", () => {
-    for (const t of [14, 16, 99, 650, 255]) {
+    for (const t of [19, 42, 99, 650, 255]) {
       rejects(
-        () => decodeChunks(frameOf({ v: 1, t, id: 1, b: {} })),
+        () => decodeChunks(frameOf({ v: PEER_PROTOCOL_VERSION, t, id: 1, b: {} })),
         /unknown peer message type|envelope/,
       );
     }
@@ -273,10 +285,10 @@ describe("peer codec rejects", () => {
       { v: PEER_PROTOCOL_VERSION + 1, t: 1, id: 1, b: {} },
       { v: "1", t: 1, id: 1, b: {} },
       { t: 1, id: 1, b: {} },
-      { v: 1, t: 1, b: {} },
-      { v: 1, t: 1, id: -1, b: {} },
-      { v: 1, t: 1, id: 2 ** 32, b: {} },
-      { v: 1, t: 1.5, id: 1, b: {} },
+      { v: PEER_PROTOCOL_VERSION, t: 1, b: {} },
+      { v: PEER_PROTOCOL_VERSION, t: 1, id: -1, b: {} },
+      { v: PEER_PROTOCOL_VERSION, t: 1, id: 2 ** 32, b: {} },
+      { v: PEER_PROTOCOL_VERSION, t: 1.5, id: 1, b: {} },
       [1, 1, 1, {}],
       "ping",
       null,
@@ -300,18 +312,18 @@ describe("peer codec rejects", () => {
       [RPC.insertValue.t, { key, rec: { ...rec, value: Buffer.alloc(0) } }],
       [RPC.insertValue.t, { key, rec: { ...rec, version: -1 } }],
       [RPC.insertValue.t, { key, rec: { value: rec.value, version: 1, deadline: 2 } }],
-      [RPC.notify.t, { from: "no-port" }],
-      [RPC.notify.t, { from: "host:123456" }],
-      [RPC.notify.t, { from: "a b:1" }],
-      [
-        RPC.leaving.t,
-        { from: "a:1", pred: null, succs: Array(PEER_MAX_SUCCESSORS + 1).fill("a:1") },
-      ],
-      [RPC.leaving.t, { from: "a:1", succs: [] }],
+      [RPC.mergeHint.t, { node: "no-port" }],
+      [RPC.mergeHint.t, { node: "host:123456" }],
+      [RPC.mergeHint.t, { node: "a b:1" }],
+      [RPC.hello.t, { port: 0, ticket: Buffer.alloc(16) }],
+      [RPC.hello.t, { port: 1, ticket: Buffer.alloc(15) }],
+      [RPC.admit.t, { challenge: Buffer.alloc(16), solution: Buffer.alloc(9) }],
+      [RPC.leaving.t, { pred: null, succs: Array(PEER_MAX_SUCCESSORS + 1).fill("a:1") }],
+      [RPC.leaving.t, { succs: [] }],
       [RPC.ping.t, undefined],
     ];
     for (const [t, b] of bad) {
-      rejects(() => decodeChunks(frameOf({ v: 1, t, id: 1, b })), /malformed/);
+      rejects(() => decodeChunks(frameOf({ v: PEER_PROTOCOL_VERSION, t, id: 1, b })), /malformed/);
     }
   });
 

@@ -91,6 +91,8 @@ function countingHandlers(log: string[], name: string): PeerHandlers {
     syncRange: fail,
     syncBuckets: fail,
     mergeHint: fail,
+    admitChallenge: fail,
+    admit: fail,
   };
 }
 

@@ -252,6 +252,8 @@ function handlers(overrides: Partial<PeerHandlers> = {}): PeerHandlers {
     syncRange: unused("syncRange"),
     syncBuckets: unused("syncBuckets"),
     mergeHint: unused("mergeHint"),
+    admitChallenge: unused("admitChallenge"),
+    admit: unused("admit"),
     ...overrides,
   };
 }

@@ -1,0 +1,127 @@
+// Which peers may enter the routing table. Policy:
+// - never one whose IP is banned (chord/misbehaviour.ts);
+// - at most `maxIdsPerIp` distinct IDs per IP group (an IPv4 address, an IPv6
+//   /64) in the table, so one machine cannot fill a range (the idea of
+//   BitTorrent's BEP 42); loopback is exempt unless `limitLoopback`, so
+//   testnets on one machine keep working;
+// - an address learned second-hand (from another node's list or reply) only
+//   once it answered one of our calls, or proved its address calling us.
+//   Verified addresses are remembered for VERIFIED_MS; unverified ones are
+//   pinged in the background (at most PROBES_IN_FLIGHT at once) and may enter
+//   on a later round of stabilization or finger fixing.
+
+import type { Clock } from "../ports.js";
+import { hostOf, ipGroup, isLoopbackIp } from "../ring/ip-group.js";
+import type { Peer, RoutingTable } from "../ring/routing-table.js";
+
+const VERIFIED_MS = 10 * 60_000;
+const MAX_VERIFIED = 16_384;
+const PROBES_IN_FLIGHT = 16;
+
+export interface GateOptions {
+  maxIdsPerIp: number;
+  limitLoopback: boolean;
+}
+
+export interface PeerGateDeps {
+  clock: Clock;
+  table: RoutingTable;
+  banned: (ip: string) => boolean;
+  /** Pings a peer (a success vouches for it through the node's call wrapper). */
+  ping: (p: Peer) => Promise<unknown>;
+}
+
+export class PeerGate {
+  private readonly verified = new Map<string, number>();
+  private readonly probing = new Set<string>();
+  /** Peers refused for their IP's cap or ban, and second-hand ones held until verified. */
+  readonly stats = { capped: 0, banned: 0, unverified: 0 };
+
+  constructor(
+    private readonly deps: PeerGateDeps,
+    private readonly opts: GateOptions,
+  ) {}
+
+  /** `addr` answered us, or proved its address when calling us. */
+  vouch(addr: string): void {
+    this.verified.delete(addr);
+    this.verified.set(addr, this.deps.clock.now() + VERIFIED_MS);
+    if (this.verified.size > MAX_VERIFIED)
+      this.verified.delete(this.verified.keys().next().value as string);
+  }
+
+  isVerified(addr: string): boolean {
+    const until = this.verified.get(addr);
+    return until !== undefined && until >= this.deps.clock.now();
+  }
+
+  /** Whether a peer's IP is banned. */
+  isBanned(p: Peer): boolean {
+    const ip = hostOf(p.addr);
+    return ip !== undefined && this.deps.banned(ip);
+  }
+
+  /** The peers of `list` that may enter the table, in order; unverified ones are probed. */
+  filter(list: readonly Peer[]): Peer[] {
+    const counts = this.countsExcept(list);
+    const out: Peer[] = [];
+    for (const p of list) {
+      if (!this.admissible(p, counts)) continue;
+      out.push(p);
+      const g = this.group(p);
+      if (g !== undefined) counts.set(g, (counts.get(g) ?? 0) + 1);
+    }
+    return out;
+  }
+
+  /** Whether one peer may enter the table (see filter). */
+  accepts(p: Peer): boolean {
+    return this.filter([p]).length === 1;
+  }
+
+  private admissible(p: Peer, counts: Map<string, number>): boolean {
+    if (p.id === this.deps.table.self.id) return true;
+    if (this.isBanned(p)) {
+      this.stats.banned++;
+      return false;
+    }
+    const g = this.group(p);
+    if (g !== undefined && (counts.get(g) ?? 0) >= this.opts.maxIdsPerIp) {
+      this.stats.capped++;
+      return false;
+    }
+    if (this.isVerified(p.addr)) return true;
+    this.stats.unverified++;
+    this.probe(p);
+    return false;
+  }
+
+  /** IDs per capped IP group in the table, not counting the peers of `list`. */
+  private countsExcept(list: readonly Peer[]): Map<string, number> {
+    const skip = new Set(list.map((p) => p.id));
+    const counts = new Map<string, number>();
+    for (const p of this.deps.table.knownPeers()) {
+      if (skip.has(p.id)) continue;
+      const g = this.group(p);
+      if (g !== undefined) counts.set(g, (counts.get(g) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /** The IP group a peer counts against, or undefined when exempt. */
+  private group(p: Peer): string | undefined {
+    const ip = hostOf(p.addr);
+    if (ip === undefined) return undefined;
+    if (!this.opts.limitLoopback && isLoopbackIp(ip)) return undefined;
+    return ipGroup(ip);
+  }
+
+  private probe(p: Peer): void {
+    if (this.probing.has(p.addr) || this.probing.size >= PROBES_IN_FLIGHT) return;
+    this.probing.add(p.addr);
+    void this.deps
+      .ping(p)
+      .catch(() => undefined)
+      .finally(() => this.probing.delete(p.addr));
+  }
+}
