@@ -18,10 +18,14 @@
 import { hash } from "node:crypto";
 
 /**
- * Difficulty used unless configured otherwise. Measured on the development
- * machine (2 vCPU, Node 20.20, `BENCH_ONLY=pow npm run bench`, 1.7 µs per
- * attempt): median solve 83 ms at 16 bits (38 ms at 15, 181 ms at 17; the 90th
- * percentile is about 3.3× the median); verification 2 µs.
+ * Difficulty used unless configured otherwise: the one whose median solve is
+ * nearest 100 ms. Measured on the development machine (2 vCPU AMD EPYC, Node
+ * 20.20, `BENCH_ONLY=pow npm run bench`): 1.2-1.9 µs of CPU per attempt, so
+ * the median solve (ln 2 · 2^16 attempts) takes 55-90 ms at 16 bits, against
+ * 110-180 ms at 17 and 14-22 ms at 14 (a 101-solve run on a quiet machine:
+ * 66 ms median at 16 bits). The 90th percentile is about 3.3× the median.
+ * A shared, loaded machine solves 2-4× slower in wall-clock time. Verifying
+ * costs one hash: 2 µs.
  */
 export const DEFAULT_POW_BITS = 16;
 /** Length of a solution in bytes. */
