@@ -157,7 +157,9 @@ export class InboundConnection {
       if (this.caller !== undefined || this.verifying) throw new PeerProtocolError("second hello");
       this.verifying = true;
       this.inflight++;
-      void this.verify(msg.id, msg.body as RpcReq<"hello">).then((frame) => this.reply(frame));
+      void this.verify(msg.id, msg.body as RpcReq<"hello">).then((frame) => {
+        if (frame !== undefined) this.reply(frame);
+      });
       return;
     }
     if (this.caller === undefined && !this.verifying)
@@ -174,7 +176,8 @@ export class InboundConnection {
     }
   };
 
-  private async verify(id: number, { port, ticket }: RpcReq<"hello">): Promise<Buffer> {
+  /** The hello's reply, or undefined when refused (the error went out and the socket closes). */
+  private async verify(id: number, { port, ticket }: RpcReq<"hello">): Promise<Buffer | undefined> {
     try {
       const addr = await this.ctx.verify(this.ip, port, ticket);
       this.caller = { addr, ip: this.ip };
@@ -184,8 +187,11 @@ export class InboundConnection {
       const reason = `hello not proven: ${messageOf(err)}`;
       this.ctx.report(this.ip, "failedProof", reason);
       this.ctx.log.warn({ peer: this.peer, reason }, "peer refused");
-      setImmediate(() => this.socket.destroy()); // after the error reply is written
-      return encodeError(id, "unverified", reason);
+      this.inflight--;
+      this.backlog = [];
+      this.socket.end(encodeError(id, "unverified", reason));
+      setTimeout(() => this.destroy(), 1000).unref();
+      return undefined;
     }
   }
 
