@@ -11,7 +11,7 @@ import type { Config } from "./config/config.js";
 import type { Logger } from "./log.js";
 import { type Address, formatAddress } from "./net/address.js";
 import { ApiServer } from "./net/api-server.js";
-import { TcpTransport } from "./net/tcp-transport.js";
+import { TcpTransport, type TcpTransportOptions } from "./net/tcp-transport.js";
 import { type Clock, type Dht, type PeerGuard, systemClock } from "./ports.js";
 import { nodeIdOf, shortId } from "./ring/id.js";
 import { isLoopbackIp } from "./ring/ip-group.js";
@@ -20,6 +20,11 @@ export interface NodeDeps {
   log: Logger;
   clock?: Clock;
   random?: () => number;
+  /** Peer transport limits beyond the configuration (tests and benchmarks of the limits). */
+  peerLimits?: Pick<
+    TcpTransportOptions,
+    "inputBudgetBytes" | "frameDeadlineMs" | "rate" | "maxConnections"
+  >;
 }
 
 /** The Chord tunables a config implies: one cadence knob, the rest derived from it. */
@@ -90,6 +95,7 @@ export class RingDhtNode {
         guard,
         maxConnectionsPerIp: config.maxPeerConnectionsPerIp,
         limitLoopback: config.limitLoopback,
+        ...deps.peerLimits,
       },
     );
     await transport.listen();

@@ -101,7 +101,7 @@ export class TcpTransport implements PeerTransport {
   private readonly perIp = new Map<string, number>();
   private readonly pool = new Map<string, OutboundConnection>();
   private readonly tickets = new Set<string>();
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, { tokens: number; at: number; reported: number }>();
   private readonly counts = {
     inboundConnections: 0,
     outboundConnections: 0,
@@ -306,14 +306,14 @@ export class TcpTransport implements PeerTransport {
     return addr;
   }
 
-  /** Token bucket per verified peer address. */
+  /** Token bucket per verified peer address; refusals are reported at most once a second. */
   private allow(caller: PeerCaller): boolean {
     const { perSecond, burst } = this.opts.rate ?? PEER_RATE;
     const now = performance.now();
     let b = this.buckets.get(caller.addr);
     if (b === undefined) {
       if (this.buckets.size >= MAX_RATE_BUCKETS) this.buckets.clear();
-      b = { tokens: burst, at: now };
+      b = { tokens: burst, at: now, reported: Number.NEGATIVE_INFINITY };
       this.buckets.set(caller.addr, b);
     }
     b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * perSecond);
@@ -323,7 +323,10 @@ export class TcpTransport implements PeerTransport {
       return true;
     }
     this.counts.rateLimited++;
-    this.guard.report(caller.ip, "rateLimited", `more than ${perSecond} requests/s`);
+    if (now - b.reported >= 1000) {
+      b.reported = now;
+      this.guard.report(caller.ip, "rateLimited", `more than ${perSecond} requests/s`);
+    }
     return false;
   }
 

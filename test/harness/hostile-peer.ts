@@ -14,7 +14,7 @@ import { pino } from "pino";
 import { parseConfig } from "../../src/config/config.js";
 import type { Logger } from "../../src/log.js";
 import { TcpTransport, type TcpTransportOptions } from "../../src/net/tcp-transport.js";
-import { RingDhtNode } from "../../src/node.js";
+import { type NodeDeps, RingDhtNode } from "../../src/node.js";
 import type { PeerHandlers } from "../../src/ports.js";
 import {
   encodeRequest,
@@ -190,6 +190,7 @@ function quietLog(): Logger {
 export async function startVictim(
   extra: string[] = [],
   bootstrap?: string,
+  peerLimits: NodeDeps["peerLimits"] = {},
 ): Promise<{ node: RingDhtNode; lines: MemoryLine[] }> {
   const text = [
     "[dht]",
@@ -205,7 +206,7 @@ export async function startVictim(
   ].join("\n");
   const { config } = parseConfig(text, "(adversary test)");
   const { log, lines } = memoryLog();
-  const node = await RingDhtNode.start(config, { log });
+  const node = await RingDhtNode.start(config, { log, peerLimits });
   onCleanup(() => node.crash());
   return { node, lines };
 }

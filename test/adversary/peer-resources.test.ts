@@ -1,0 +1,144 @@
+// Hostile peers against the peer port's resources, over real sockets:
+// unfinished frames (memory), slow frames (deadline), many connections from
+// one IP (cap), and a request flood (rate limit). Each test: the attack is
+// bounded; the victim keeps serving clients and loses no data; a legitimate
+// control case in the same test works.
+
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, describe, test } from "node:test";
+import { ApiClient } from "../../src/client/api-client.js";
+import type { RingDhtNode } from "../../src/node.js";
+import { PEER_MAX_PAYLOAD_BYTES } from "../../src/wire/peer.js";
+import { cleanupAll } from "../harness/cleanup.js";
+import { HostilePeer, RawConnection, startVictim } from "../harness/hostile-peer.js";
+
+after(cleanupAll);
+
+const T = { timeout: 60_000 };
+const MiB = 1024 * 1024;
+
+async function storeOne(
+  node: RingDhtNode,
+): Promise<{ client: ApiClient; key: Buffer; value: Buffer }> {
+  const client = await ApiClient.connect(node.apiAddress.host, node.apiAddress.port);
+  after(() => client.close());
+  const key = randomBytes(32);
+  const value = randomBytes(64);
+  client.put(key, value, 600, 0);
+  assert.deepEqual(await client.get(key), value);
+  return { client, key, value };
+}
+
+/** The header of a frame announcing `length` payload bytes, and all but the last of them. */
+function unfinishedFrame(length: number): Buffer {
+  const out = Buffer.alloc(8 + length - 1, 0x61);
+  out.writeUInt32BE(length, 0);
+  out.writeUInt32BE(0, 4);
+  return out;
+}
+
+describe("unfinished frames cannot hold the peer port's memory", () => {
+  test("300 connections each holding a 4 MiB frame stay within the input budget", T, async () => {
+    const budget = 64 * MiB;
+    const { node: victim } = await startVictim(["limit_loopback = false"], undefined, {
+      inputBudgetBytes: budget,
+    });
+    const { client, key, value } = await storeOne(victim);
+    const rssBefore = process.memoryUsage().rss;
+    const conns = await Promise.all(
+      Array.from({ length: 300 }, () => RawConnection.open(victim.p2pAddress)),
+    );
+    const frame = unfinishedFrame(PEER_MAX_PAYLOAD_BYTES);
+    let peakHeld = 0;
+    let peakRss = 0;
+    for (const c of conns) {
+      await c.write(frame);
+      peakHeld = Math.max(peakHeld, victim.transport.stats.bufferedInput);
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }
+    const stats = victim.transport.stats;
+    assert.ok(peakHeld <= budget, `held ${peakHeld} bytes of unfinished frames`);
+    assert.ok(
+      stats.budgetDrops >= 300 - budget / PEER_MAX_PAYLOAD_BYTES - 1,
+      `${stats.budgetDrops} drops`,
+    );
+    // This process holds both ends (the attacker's write buffers too); 1.2 GB was the unbounded figure.
+    assert.ok(peakRss - rssBefore < 600 * MiB, `RSS grew by ${(peakRss - rssBefore) / MiB} MiB`);
+    // The victim serves clients and peers throughout, and lost nothing.
+    assert.deepEqual(await client.get(key), value);
+    const peer = await HostilePeer.start();
+    assert.deepEqual(await peer.call(victim.p2pAddress, "ping", {}), {});
+    for (const c of conns) c.destroy();
+  });
+
+  test("a frame that does not finish within the deadline closes its connection", T, async () => {
+    const { node: victim, lines } = await startVictim([], undefined, { frameDeadlineMs: 300 });
+    const { client, key, value } = await storeOne(victim);
+    const slow = await RawConnection.open(victim.p2pAddress);
+    await slow.write(unfinishedFrame(1000).subarray(0, 20));
+    const started = Date.now();
+    await slow.closed;
+    const waited = Date.now() - started;
+    assert.ok(waited >= 250 && waited < 5_000, `closed after ${waited} ms`);
+    assert.ok(
+      lines.some(
+        (l) => l.msg === "dropping peer connection" && /unfinished/.test(String(l.reason)),
+      ),
+    );
+    // Control: a connection that is idle between whole frames is not closed by the deadline.
+    const idle = await RawConnection.open(victim.p2pAddress);
+    await idle.request(1, "prove", { ticket: randomBytes(16) });
+    assert.ok((await idle.nextFrame()) !== undefined);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(idle.isClosed, false, "an idle connection was closed");
+    idle.destroy();
+    assert.deepEqual(await client.get(key), value);
+  });
+});
+
+describe("one IP cannot take all peer connections", () => {
+  test("connections past the per-IP cap are refused; other IPs still connect", T, async () => {
+    const { node: victim } = await startVictim(["max_peer_connections_per_ip = 8"]);
+    const { client, key, value } = await storeOne(victim);
+    const conns = await Promise.all(
+      Array.from({ length: 40 }, () => RawConnection.open(victim.p2pAddress)),
+    );
+    // Refused ones are closed at once; wait until the count settles.
+    await new Promise((r) => setTimeout(r, 300));
+    const open = conns.filter((c) => !c.isClosed).length;
+    assert.equal(open, 8, `${open} connections open from one IP`);
+    assert.ok(victim.transport.stats.refusedConnections >= 32);
+    // Control: a peer on another IP is served, and clients get their data.
+    const other = await HostilePeer.start(undefined, { listen: { host: "127.0.0.4", port: 0 } });
+    assert.deepEqual(await other.call(victim.p2pAddress, "ping", {}), {});
+    assert.deepEqual(await client.get(key), value);
+    for (const c of conns) c.destroy();
+  });
+});
+
+describe("a request flood is rate-limited per peer", () => {
+  test("past the rate, requests are refused; another peer is served", T, async () => {
+    const rate = { perSecond: 200, burst: 400 };
+    const { node: victim } = await startVictim(["limit_loopback = false"], undefined, { rate });
+    const { client, key, value } = await storeOne(victim);
+    const flooder = await HostilePeer.start();
+    const results = await Promise.all(
+      Array.from({ length: 2000 }, () =>
+        flooder.call(victim.p2pAddress, "ping", {}, 10_000).then(
+          () => "ok",
+          (err: Error) => err.message,
+        ),
+      ),
+    );
+    const ok = results.filter((r) => r === "ok").length;
+    const limited = results.filter((r) => /rate limited/.test(r)).length;
+    assert.ok(ok >= 400 && ok < 1000, `${ok} of 2000 pings served`);
+    assert.equal(ok + limited, 2000);
+    assert.ok(victim.transport.stats.rateLimited >= 1000);
+    // Control: another peer's requests are not limited by the flooder's.
+    const other = await HostilePeer.start();
+    assert.deepEqual(await other.call(victim.p2pAddress, "ping", {}), {});
+    assert.deepEqual(await client.get(key), value);
+  });
+});
