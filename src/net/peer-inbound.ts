@@ -8,6 +8,8 @@
 //   after the per-peer rate limit; replies leave in any order. At most
 //   PEER_MAX_INFLIGHT are handled at once; past that, requests wait and reading
 //   pauses, as it does while the send buffer is full.
+// - A connection whose caller has not proven its address within
+//   `helloDeadlineMs` is closed (slots held by silent connections come back).
 // - A frame must finish arriving within `frameDeadlineMs` of its first byte;
 //   bytes held in unfinished frames count against the transport's input budget.
 
@@ -35,6 +37,8 @@ export interface InboundContext {
   log: Logger;
   idleMs: number;
   frameDeadlineMs: number;
+  /** A connection without a verified hello this long after opening is closed. */
+  helloDeadlineMs: number;
   handlers(): PeerHandlers | undefined;
   /** Checks a hello: resolves with the caller's address, rejects when unproven. */
   verify(ip: string, port: number, ticket: Buffer): Promise<string>;
@@ -68,6 +72,9 @@ export class InboundConnection {
   private pausedForDrain = false;
   private held = 0;
   private frameTimer: NodeJS.Timeout | undefined;
+  private helloTimer: NodeJS.Timeout | undefined;
+  /** When the connection opened (the transport evicts the oldest unverified one when full). */
+  readonly openedAt = performance.now();
 
   constructor(
     private readonly socket: Socket,
@@ -89,10 +96,20 @@ export class InboundConnection {
       clearTimeout(this.frameTimer);
       this.setHeld(0);
     });
+    // A connection must prove its caller's address soon, or it gives its slot back.
+    this.helloTimer = setTimeout(() => {
+      if (this.caller === undefined) this.drop("slow", "no proven hello in time");
+    }, timerMs(ctx.helloDeadlineMs));
+    this.helloTimer.unref();
     // The caller closes idle connections; this only reaps ones whose caller vanished.
     socket.setTimeout(timerMs(2 * ctx.idleMs), () => {
       if (this.inflight === 0) socket.destroy();
     });
+  }
+
+  /** Whether the caller proved its address (hello verified). */
+  get verified(): boolean {
+    return this.caller !== undefined;
   }
 
   /** Bytes of unfinished frames held for this connection. */
@@ -112,6 +129,7 @@ export class InboundConnection {
   destroy(): void {
     this.socket.destroy();
     clearTimeout(this.frameTimer);
+    clearTimeout(this.helloTimer);
     this.setHeld(0);
   }
 
@@ -182,6 +200,7 @@ export class InboundConnection {
       const addr = await this.ctx.verify(this.ip, port, ticket);
       this.caller = { addr, ip: this.ip };
       this.verifying = false;
+      clearTimeout(this.helloTimer);
       return encodeReply(id, { seenAs: addr });
     } catch (err) {
       const reason = `hello not proven: ${messageOf(err)}`;

@@ -45,6 +45,8 @@ export const PEER_MAX_CONNECTIONS = 4096;
 export const PEER_MAX_CONNECTIONS_PER_IP = 32;
 /** Bytes of unfinished inbound frames across all connections. */
 export const PEER_INPUT_BUDGET_BYTES = 64 * 1024 * 1024;
+/** A connection must prove its caller's address (hello) this soon after opening. */
+export const PEER_HELLO_DEADLINE_MS = 5_000;
 /** A frame must finish arriving this long after its first byte. */
 export const PEER_FRAME_DEADLINE_MS = 10_000;
 /** Requests per second per peer (sustained) and the burst allowed above it. */
@@ -82,6 +84,8 @@ export interface TcpTransportStats {
   refusedConnections: number;
   /** Connections dropped to keep unfinished frames within the input budget. */
   budgetDrops: number;
+  /** Unproven connections closed to make room for a newcomer when all slots were taken. */
+  evicted: number;
   /** Requests refused by the per-peer rate limit. */
   rateLimited: number;
   /** Bytes of unfinished inbound frames now held. */
@@ -109,6 +113,7 @@ export class TcpTransport implements PeerTransport {
     refusedConnections: 0,
     budgetDrops: 0,
     rateLimited: 0,
+    evicted: 0,
   };
   private bufferedInput = 0;
   private readonly outboundContext: OutboundContext;
@@ -125,7 +130,8 @@ export class TcpTransport implements PeerTransport {
     this.advertised = opts.advertise ?? formatAddress(opts.listen);
     this.guard = opts.guard ?? noGuard;
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server.maxConnections = opts.maxConnections ?? PEER_MAX_CONNECTIONS;
+    // The cap is ours (accept() makes room by evicting); the OS-level one is a backstop.
+    this.server.maxConnections = 2 * (opts.maxConnections ?? PEER_MAX_CONNECTIONS);
     this.outboundContext = {
       log: deps.log,
       idleMs: timerMs(opts.idleMs ?? PEER_IDLE_MS),
@@ -143,6 +149,7 @@ export class TcpTransport implements PeerTransport {
       log: deps.log,
       idleMs: timerMs(opts.idleMs ?? PEER_IDLE_MS),
       frameDeadlineMs: opts.frameDeadlineMs ?? PEER_FRAME_DEADLINE_MS,
+      helloDeadlineMs: PEER_HELLO_DEADLINE_MS,
       handlers: () => this.handlers,
       verify: (ip: string, port: number, ticket: Buffer) => this.verify(ip, port, ticket),
       isMyTicket: (ticket: Buffer) => this.tickets.has(ticket.toString("hex")),
@@ -261,21 +268,38 @@ export class TcpTransport implements PeerTransport {
     });
   }
 
-  /** Banned IPs and IPs over their connection cap are refused. */
+  /**
+   * Banned IPs and IPs over their connection cap are refused. When all slots are taken,
+   * the oldest connection whose caller has not proven its address gives way; if every
+   * one is proven, the newcomer is refused.
+   */
   private admitConnection(ip: string): boolean {
-    let why: string | undefined;
-    if (this.guard.banned(ip)) why = "banned";
-    else if (this.opts.limitLoopback === true || !isLoopback(ip)) {
-      const cap = this.opts.maxConnectionsPerIp ?? PEER_MAX_CONNECTIONS_PER_IP;
-      if ((this.perIp.get(ipGroup(ip)) ?? 0) >= cap) {
-        why = `more than ${cap} connections from one IP`;
-        this.guard.report(ip, "rateLimited", why);
-      }
-    }
+    const why = this.refusal(ip);
     if (why === undefined) return true;
     this.counts.refusedConnections++;
     this.deps.log.debug({ ip, reason: why }, "peer connection refused");
     return false;
+  }
+
+  private refusal(ip: string): string | undefined {
+    if (this.guard.banned(ip)) return "banned";
+    if (this.opts.limitLoopback === true || !isLoopback(ip)) {
+      const cap = this.opts.maxConnectionsPerIp ?? PEER_MAX_CONNECTIONS_PER_IP;
+      if ((this.perIp.get(ipGroup(ip)) ?? 0) >= cap) {
+        const why = `more than ${cap} connections from one IP`;
+        this.guard.report(ip, "rateLimited", why);
+        return why;
+      }
+    }
+    if (this.inbound.size < (this.opts.maxConnections ?? PEER_MAX_CONNECTIONS)) return undefined;
+    let oldest: Inbound | undefined;
+    for (const c of this.inbound)
+      if (!c.verified && (oldest === undefined || c.openedAt < oldest.openedAt)) oldest = c;
+    if (oldest === undefined) return "all peer connection slots are held by proven peers";
+    this.counts.evicted++;
+    oldest.destroy();
+    this.inbound.delete(oldest);
+    return undefined;
   }
 
   /** The pooled connection to `to`, dialled now if there is none. */

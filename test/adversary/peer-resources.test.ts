@@ -142,3 +142,26 @@ describe("a request flood is rate-limited per peer", () => {
     assert.deepEqual(await client.get(key), value);
   });
 });
+
+describe("silent connections cannot hold every peer slot", () => {
+  test("when all slots are taken, the oldest unproven connection gives way", T, async () => {
+    const { node: victim } = await startVictim([], undefined, { maxConnections: 16 });
+    const { client, key, value } = await storeOne(victim);
+    const silent = await Promise.all(
+      Array.from({ length: 16 }, () => RawConnection.open(victim.p2pAddress)),
+    );
+    // A proven peer still gets in: the oldest silent connection made room.
+    const peer = await HostilePeer.start();
+    assert.deepEqual(await peer.call(victim.p2pAddress, "ping", {}), {});
+    assert.ok(victim.transport.stats.evicted >= 1);
+    assert.ok(silent[0]!.isClosed || (await Promise.race([silent[0]!.closed.then(() => true)])));
+    // Control: more silent connections never push out the proven one.
+    const more = await Promise.all(
+      Array.from({ length: 40 }, () => RawConnection.open(victim.p2pAddress)),
+    );
+    assert.deepEqual(await peer.call(victim.p2pAddress, "ping", {}), {});
+    assert.equal(peer.transport.stats.outboundConnections, 1, "the proven connection stayed");
+    assert.deepEqual(await client.get(key), value);
+    for (const c of [...silent, ...more]) c.destroy();
+  });
+});
