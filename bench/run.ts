@@ -1,10 +1,11 @@
 // `npm run bench`: every benchmark, figures as medians of several runs.
 // BENCH_RUNS and BENCH_SECONDS shorten or lengthen the runs (the 1,000-node
 // ring takes at most 3 runs); BENCH_ONLY=api or BENCH_ONLY=ring (comma-separated)
-// (or ring-api, durability) selects parts. Ring only: BENCH_RING_START=waves joins nodes concurrently
+// (or ring-api, durability, api-attack) selects parts. Ring only: BENCH_RING_START=waves joins nodes concurrently
 // instead of in startTestnet's order; BENCH_RING_LOG=warn shows the nodes' logs.
 
 import { cpus, totalmem } from "node:os";
+import { apiAttackBench } from "./api-attack-bench.js";
 import { apiBench } from "./api-bench.js";
 import { durabilityBench } from "./durability-bench.js";
 import { ringApiBench, ringBench } from "./ring-bench.js";
@@ -16,6 +17,7 @@ const parts = {
   ring: ringBench,
   "ring-api": ringApiBench,
   durability: (r: number) => durabilityBench(Math.min(r, 5)),
+  "api-attack": apiAttackBench,
 };
 const only = (process.env.BENCH_ONLY ?? "")
   .split(",")
