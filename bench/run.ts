@@ -1,10 +1,11 @@
 // `npm run bench`: every benchmark, figures as medians of several runs.
 // BENCH_RUNS and BENCH_SECONDS shorten or lengthen the runs (the 1,000-node
 // ring takes at most 3 runs); BENCH_ONLY=api or BENCH_ONLY=ring (comma-separated)
-// (or ring-api, durability, pow, attack, formation) selects parts. Ring only: BENCH_RING_START=waves joins nodes concurrently
+// (or ring-api, durability, pow, attack, formation, api-attack) selects parts. Ring only: BENCH_RING_START=waves joins nodes concurrently
 // instead of in startTestnet's order; BENCH_RING_LOG=warn shows the nodes' logs.
 
 import { cpus, totalmem } from "node:os";
+import { apiAttackBench } from "./api-attack-bench.js";
 import { apiBench } from "./api-bench.js";
 import { attackBench } from "./attack-bench.js";
 import { durabilityBench } from "./durability-bench.js";
@@ -22,6 +23,7 @@ const parts = {
   pow: (r: number) => powBench(r),
   attack: (r: number) => attackBench(r),
   formation: (r: number) => formationBench(r),
+  "api-attack": apiAttackBench,
 };
 const only = (process.env.BENCH_ONLY ?? "")
   .split(",")

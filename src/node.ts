@@ -10,7 +10,7 @@ import { CHORD_DEFAULTS, type ChordOptions } from "./chord/options.js";
 import type { Config } from "./config/config.js";
 import type { Logger } from "./log.js";
 import { type Address, formatAddress } from "./net/address.js";
-import { ApiServer } from "./net/api-server.js";
+import { ApiServer, type ApiTuning } from "./net/api-server.js";
 import { TcpTransport, type TcpTransportOptions } from "./net/tcp-transport.js";
 import { type Clock, type Dht, type PeerGuard, systemClock } from "./ports.js";
 import { nodeIdOf, shortId } from "./ring/id.js";
@@ -25,6 +25,8 @@ export interface NodeDeps {
     TcpTransportOptions,
     "inputBudgetBytes" | "frameDeadlineMs" | "rate" | "maxConnections"
   >;
+  /** API deadlines other than the defaults (tests, benchmarks). */
+  api?: ApiTuning;
 }
 
 /** The Chord tunables a config implies: one cadence knob, the rest derived from it. */
@@ -121,6 +123,7 @@ export class RingDhtNode {
         maxInflightPerConnection: config.apiMaxInflight,
         maxConnections: config.maxApiConnections,
         allowRemoteShutdown: config.allowRemoteShutdown,
+        ...deps.api,
       },
     );
     const node = new RingDhtNode(chord, api, log, scores, transport);

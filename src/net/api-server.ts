@@ -1,40 +1,65 @@
-// The API server: one TCP listener for the node's clients. Pipelined requests,
-// replies as soon as ready (any order), read-your-writes per connection,
-// coalesced writes, and bounded memory per connection: reading pauses while
-// too many GETs are in flight or the socket's send buffer is full.
-// Malformed input: one warning naming client and reason; that connection closes.
+// The API server: one TCP listener for the node's clients (each connection is
+// an ApiConnection). At most `maxConnections` connections are kept: when full,
+// a newcomer is accepted and the connection idle longest gives way, unless
+// every connection is in use, in which case the newcomer is refused. Either
+// way one log line. So idle connections cannot shut new clients out, and a
+// client that is using its connection never loses it to a newcomer.
 
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "../log.js";
 import type { Dht } from "../ports.js";
-import { type ApiGet, ApiProtocolError, type ApiPut, decodeApi, encodeApi } from "../wire/api.js";
-import { FrameDecoder } from "../wire/frame-decoder.js";
-import { type KeyId, keyId } from "../wire/key.js";
-import { type Address, formatAddress, isLoopback } from "./address.js";
-import { CoalescingWriter } from "./coalescing-writer.js";
+import { type Address, formatAddress } from "./address.js";
+import { ApiConnection, monotonicMs } from "./api-connection.js";
+
+/**
+ * A connection is in use, and never gives way to a newcomer, while it has a
+ * GET in flight or a PUT under way, or within this long of its last request
+ * arriving or being answered (ms). One that never sent a whole request is
+ * not in use.
+ */
+export const API_IN_USE_WINDOW_MS = 10_000;
+
+/** A message whose first bytes arrived must be whole within this (ms), or the connection closes. */
+export const API_PARTIAL_MESSAGE_TIMEOUT_MS = 10_000;
 
 export interface ApiServerOptions {
   address: Address;
   /** GETs in flight per connection before reading pauses. */
   maxInflightPerConnection: number;
+  /** Connections kept at once (`max_api_connections`); see the file comment. */
   maxConnections: number;
   allowRemoteShutdown: boolean;
+  /** Default API_PARTIAL_MESSAGE_TIMEOUT_MS. */
+  partialMessageTimeoutMs?: number;
+  /** Default API_IN_USE_WINDOW_MS. */
+  inUseWindowMs?: number;
 }
+
+/** The API tunables that are not configuration keys (tests and benchmarks shorten them). */
+export type ApiTuning = Pick<ApiServerOptions, "partialMessageTimeoutMs" | "inUseWindowMs">;
 
 export class ApiServer {
   private readonly server: Server;
-  private readonly connections = new Set<ApiConnection>();
+  /** Connections that have not sent a whole request yet, oldest first. */
+  private readonly fresh = new Set<ApiConnection>();
+  /** Connections that have, least recently active first (re-inserted on activity). */
+  private readonly used = new Set<ApiConnection>();
+  private readonly inUseWindowMs: number;
 
   constructor(
     private readonly deps: { dht: Dht; log: Logger },
     private readonly opts: ApiServerOptions,
   ) {
-    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-      const conn = new ApiConnection(socket, this.deps, this.opts);
-      this.connections.add(conn);
-      socket.once("close", () => this.connections.delete(conn));
-    });
-    this.server.maxConnections = opts.maxConnections;
+    this.inUseWindowMs = opts.inUseWindowMs ?? API_IN_USE_WINDOW_MS;
+    // No server.maxConnections: the cap is applied in admit(), which can evict.
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      this.admit(socket),
+    );
+  }
+
+  /** Connections currently kept. */
+  get connectionCount(): number {
+    return this.fresh.size + this.used.size;
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks one). */
@@ -53,162 +78,85 @@ export class ApiServer {
 
   /** Stops accepting and drops every connection. Idempotent. */
   close(): Promise<void> {
-    for (const conn of this.connections) conn.destroy();
+    for (const conn of [...this.fresh, ...this.used]) conn.destroy();
+    this.fresh.clear();
+    this.used.clear();
     return new Promise((resolve) => {
       if (!this.server.listening) resolve();
       else this.server.close(() => resolve());
     });
   }
-}
 
-class ApiConnection {
-  private readonly decoder = new FrameDecoder("client");
-  private readonly writer: CoalescingWriter;
-  private readonly client: string;
-  /** The newest PUT per key still under way: GETs of that key wait for it. */
-  private readonly pendingPuts = new Map<KeyId, Promise<void>>();
-  private inflight = 0;
-  private pausedForInflight = false;
-  private pausedForDrain = false;
-  private ended = false;
-  /** Input read but not yet decoded because reading paused mid-chunk. */
-  private unread: Buffer | undefined;
-
-  constructor(
-    private readonly socket: Socket,
-    private readonly deps: { dht: Dht; log: Logger },
-    private readonly opts: ApiServerOptions,
-  ) {
-    this.client = formatAddress({
-      host: socket.remoteAddress ?? "?",
-      port: socket.remotePort ?? 0,
-    });
-    this.writer = new CoalescingWriter(
-      socket,
-      () => this.pauseForDrain(),
-      () => this.resumeIfClear(),
-    );
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("end", () => {
-      this.ended = true;
-      this.finishIfDone();
-    });
-    socket.on("drain", () => {
-      this.pausedForDrain = false;
-      this.resumeIfClear();
-    });
-    socket.on("error", (err) => deps.log.debug({ client: this.client, err }, "API socket error"));
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-
-  private onData(chunk: Buffer): void {
-    try {
-      this.unread = this.decoder.push(chunk, this.onFrame);
-    } catch (err) {
-      if (!(err instanceof ApiProtocolError)) throw err;
-      this.deps.log.warn(
-        { client: this.client, reason: err.message },
-        "bad API input, closing connection",
-      );
-      this.socket.destroy();
-    }
-  }
-
-  /** Handles one frame; false stops the decoder (reading is paused). */
-  private readonly onFrame = (frame: Buffer): boolean => {
-    if (this.socket.destroyed) return false;
-    const msg = decodeApi(frame, "client");
-    if (msg.type === "put") this.onPut(msg);
-    else if (msg.type === "get") this.onGet(msg);
-    else this.onShutdown();
-    return !this.pausedForInflight && !this.pausedForDrain;
-  };
-
-  private onPut(msg: ApiPut): void {
-    const key = Buffer.from(msg.key);
-    const id = keyId(key);
-    const done = this.deps.dht
-      .put({ key, value: Buffer.from(msg.value), ttl: msg.ttl, replication: msg.replication })
-      .catch((err: unknown) =>
-        this.deps.log.debug({ client: this.client, reason: (err as Error).message }, "PUT failed"),
-      );
-    this.pendingPuts.set(id, done);
-    void done.then(() => {
-      if (this.pendingPuts.get(id) === done) this.pendingPuts.delete(id);
-    });
-  }
-
-  private onGet(msg: ApiGet): void {
-    const key = Buffer.from(msg.key);
-    const prior = this.pendingPuts.get(keyId(key));
-    this.inflight++;
-    if (this.inflight >= this.opts.maxInflightPerConnection && !this.pausedForInflight) {
-      this.pausedForInflight = true;
-      this.socket.pause();
-    }
-    const lookup =
-      prior === undefined ? this.deps.dht.get(key) : prior.then(() => this.deps.dht.get(key));
-    lookup.then(
-      (value) => this.reply(key, value),
-      (err: unknown) => {
-        this.deps.log.debug({ client: this.client, reason: (err as Error).message }, "GET failed");
-        this.reply(key, undefined);
-      },
-    );
-  }
-
-  private reply(key: Buffer, value: Buffer | undefined): void {
-    this.inflight--;
-    if (!this.socket.destroyed) {
-      this.writer.write(
-        value === undefined
-          ? encodeApi({ type: "failure", key })
-          : encodeApi({ type: "success", key, value }),
-      );
-    }
-    if (this.pausedForInflight && this.inflight <= this.opts.maxInflightPerConnection / 2) {
-      // Reading resumes once the writer has flushed these replies (onFlushed).
-      this.pausedForInflight = false;
-    }
-    this.finishIfDone();
-  }
-
-  private onShutdown(): void {
-    if (!this.opts.allowRemoteShutdown && !isLoopback(this.socket.remoteAddress)) {
-      this.deps.log.warn(
-        { client: this.client, reason: "DHT SHUTDOWN from a non-loopback client" },
-        "bad API input, closing connection",
-      );
-      this.socket.destroy();
+  private admit(socket: Socket): void {
+    if (this.connectionCount >= this.opts.maxConnections && !this.makeRoom(socket)) {
+      socket.destroy();
       return;
     }
-    this.deps.log.info({ client: this.client }, "DHT SHUTDOWN received");
-    this.deps.dht.shutdown(`DHT SHUTDOWN from ${this.client}`);
+    const conn = new ApiConnection(
+      socket,
+      this.deps,
+      {
+        maxInflight: this.opts.maxInflightPerConnection,
+        allowRemoteShutdown: this.opts.allowRemoteShutdown,
+        partialMessageTimeoutMs:
+          this.opts.partialMessageTimeoutMs ?? API_PARTIAL_MESSAGE_TIMEOUT_MS,
+      },
+      this.onActive,
+    );
+    this.fresh.add(conn);
+    socket.once("close", () => {
+      this.fresh.delete(conn);
+      this.used.delete(conn);
+    });
   }
 
-  private pauseForDrain(): void {
-    this.pausedForDrain = true;
-    this.socket.pause();
-  }
+  /** A request arrived or was answered: the connection moves to the most recently active end. */
+  private readonly onActive = (conn: ApiConnection): void => {
+    if (this.fresh.delete(conn) || this.used.delete(conn)) this.used.add(conn);
+  };
 
-  private resumeIfClear(): void {
-    if (this.pausedForDrain || this.pausedForInflight || this.socket.destroyed) return;
-    const unread = this.unread;
-    if (unread !== undefined) {
-      this.unread = undefined;
-      this.onData(unread);
-      if (this.pausedForDrain || this.pausedForInflight) return;
+  /** Closes the connection idle longest that is not in use; false if every one is. */
+  private makeRoom(newcomer: Socket): boolean {
+    const now = monotonicMs();
+    const victim = older(this.fresh.values().next().value, this.idlestUsed(now));
+    const newClient = formatAddress({
+      host: newcomer.remoteAddress ?? "?",
+      port: newcomer.remotePort ?? 0,
+    });
+    if (victim === undefined) {
+      this.deps.log.warn(
+        { client: newClient, maxConnections: this.opts.maxConnections },
+        "API connections full and every one in use, refusing a new connection",
+      );
+      return false;
     }
-    this.socket.resume();
+    this.fresh.delete(victim);
+    this.used.delete(victim);
+    this.deps.log.info(
+      {
+        client: victim.client,
+        idleMs: Math.round(now - victim.lastActive),
+        newcomer: newClient,
+        maxConnections: this.opts.maxConnections,
+      },
+      "API connections full, closing the one idle longest",
+    );
+    victim.destroy();
+    return true;
   }
 
-  /** After the client half-closes, answer what is in flight, then close. */
-  private finishIfDone(): void {
-    if (!this.ended || this.inflight > 0) return;
-    this.writer.flush();
-    this.socket.end();
+  /** The least recently active connection that has sent requests but is not in use now. */
+  private idlestUsed(now: number): ApiConnection | undefined {
+    // Least recently active first: once one is within the window, so are the rest.
+    for (const conn of this.used) {
+      if (now - conn.lastActive < this.inUseWindowMs) return undefined;
+      if (!conn.busy) return conn;
+    }
+    return undefined;
   }
+}
+
+function older(a: ApiConnection | undefined, b: ApiConnection | undefined) {
+  if (a === undefined || b === undefined) return a ?? b;
+  return a.lastActive <= b.lastActive ? a : b;
 }

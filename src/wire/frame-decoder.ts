@@ -16,6 +16,11 @@ export class FrameDecoder {
     return this.filled;
   }
 
+  /** Size of the incomplete frame being held (4 while its header is incomplete), or 0. */
+  get expected(): number {
+    return this.partial?.length ?? 0;
+  }
+
   /**
    * Feeds a chunk; calls `onFrame` for every whole frame, in order. A frame
    * may be a view into `chunk`. When `onFrame` returns false the decoder stops

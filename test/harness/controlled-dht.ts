@@ -6,7 +6,7 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import type { Logger } from "../../src/log.js";
 import type { Address } from "../../src/net/address.js";
-import { ApiServer } from "../../src/net/api-server.js";
+import { ApiServer, type ApiTuning } from "../../src/net/api-server.js";
 import type { Dht, PutRequest } from "../../src/ports.js";
 import { onCleanup } from "./cleanup.js";
 import type { LogLine } from "./process.js";
@@ -81,7 +81,12 @@ export interface ServerUnderTest {
 }
 
 export async function startControlledServer(
-  opts: { maxInflight?: number; allowRemoteShutdown?: boolean; host?: string } = {},
+  opts: {
+    maxInflight?: number;
+    allowRemoteShutdown?: boolean;
+    host?: string;
+    maxConnections?: number;
+  } & ApiTuning = {},
 ): Promise<ServerUnderTest> {
   const dht = new ControlledDht();
   const { log, lines } = memoryLogger();
@@ -90,8 +95,10 @@ export async function startControlledServer(
     {
       address: { host: opts.host ?? "127.0.0.1", port: 0 },
       maxInflightPerConnection: opts.maxInflight ?? 1024,
-      maxConnections: 1024,
+      maxConnections: opts.maxConnections ?? 1024,
       allowRemoteShutdown: opts.allowRemoteShutdown ?? false,
+      partialMessageTimeoutMs: opts.partialMessageTimeoutMs,
+      inUseWindowMs: opts.inUseWindowMs,
     },
   );
   const address = await server.listen();

@@ -3,7 +3,7 @@
 
 import { parseConfig } from "../../src/config/config.js";
 import { silentLogger } from "../../src/log.js";
-import { RingDhtNode } from "../../src/node.js";
+import { type NodeDeps, RingDhtNode } from "../../src/node.js";
 import { onCleanup } from "./cleanup.js";
 import type { ApiTarget } from "./target.js";
 
@@ -18,10 +18,16 @@ export function loopbackConfig(...extraLines: string[]): string {
   ].join("\n");
 }
 
-/** Starts a node in this process from INI text; resolves once its API listens. Stopped at cleanupAll(). */
-export async function startInProcessNode(configText = loopbackConfig()): Promise<RingDhtNode> {
+/**
+ * Starts a node in this process from INI text (silent unless `deps` gives a
+ * logger); resolves once its API listens. Stopped at cleanupAll().
+ */
+export async function startInProcessNode(
+  configText = loopbackConfig(),
+  deps: Partial<NodeDeps> = {},
+): Promise<RingDhtNode> {
   const { config } = parseConfig(configText, "(test config)");
-  const node = await RingDhtNode.start(config, { log: silentLogger() });
+  const node = await RingDhtNode.start(config, { log: silentLogger(), ...deps });
   onCleanup(() => node.stop("test cleanup"));
   return node;
 }
