@@ -30,6 +30,12 @@ async function storeOne(
   return { client, key, value };
 }
 
+/** Waits (polling every 20 ms) until `done`, or `ms` passed. */
+async function settled(done: () => boolean, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!done() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}
+
 /** The header of a frame announcing `length` payload bytes, and all but the last of them. */
 function unfinishedFrame(length: number): Buffer {
   const out = Buffer.alloc(8 + length - 1, 0x61);
@@ -39,32 +45,33 @@ function unfinishedFrame(length: number): Buffer {
 }
 
 describe("unfinished frames cannot hold the peer port's memory", () => {
-  test("300 connections each holding a 4 MiB frame stay within the input budget", T, async () => {
-    const budget = 64 * MiB;
+  test("40 connections each holding a 4 MiB frame stay within the input budget", T, async () => {
+    const budget = 16 * MiB; // room for 4 frames; 40 attackers (the bench runs the full 300)
     const { node: victim } = await startVictim(["limit_loopback = false"], undefined, {
       inputBudgetBytes: budget,
     });
     const { client, key, value } = await storeOne(victim);
-    const rssBefore = process.memoryUsage().rss;
-    const conns = await Promise.all(
-      Array.from({ length: 300 }, () => RawConnection.open(victim.p2pAddress)),
-    );
     const frame = unfinishedFrame(PEER_MAX_PAYLOAD_BYTES);
     let peakHeld = 0;
-    let peakRss = 0;
-    for (const c of conns) {
-      await c.write(frame);
+    const sample = setInterval(() => {
       peakHeld = Math.max(peakHeld, victim.transport.stats.bufferedInput);
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }, 10);
+    const conns: RawConnection[] = [];
+    for (let i = 0; i < 40; i++) {
+      const c = await RawConnection.open(victim.p2pAddress);
+      conns.push(c);
+      c.socket.write(frame);
     }
-    const stats = victim.transport.stats;
+    // Every connection past the budget is dropped (for the budget, or by the hello deadline).
+    const room = budget / PEER_MAX_PAYLOAD_BYTES;
+    const open = () => conns.filter((c) => !c.isClosed).length;
+    await settled(() => open() <= room, 30_000);
+    clearInterval(sample);
+    assert.ok(open() <= room, `${open()} connections still hold frames`);
     assert.ok(peakHeld <= budget, `held ${peakHeld} bytes of unfinished frames`);
-    assert.ok(
-      stats.budgetDrops >= 300 - budget / PEER_MAX_PAYLOAD_BYTES - 1,
-      `${stats.budgetDrops} drops`,
-    );
-    // This process holds both ends (the attacker's write buffers too); 1.2 GB was the unbounded figure.
-    assert.ok(peakRss - rssBefore < 600 * MiB, `RSS grew by ${(peakRss - rssBefore) / MiB} MiB`);
+    assert.ok(victim.transport.stats.budgetDrops > 0, "the budget dropped connections");
+    // (RSS is measured on a separate victim process by `BENCH_ONLY=attack npm run bench`:
+    // this process holds both ends.)
     // The victim serves clients and peers throughout, and lost nothing.
     assert.deepEqual(await client.get(key), value);
     const peer = await HostilePeer.start();
@@ -104,8 +111,8 @@ describe("one IP cannot take all peer connections", () => {
     const conns = await Promise.all(
       Array.from({ length: 40 }, () => RawConnection.open(victim.p2pAddress)),
     );
-    // Refused ones are closed at once; wait until the count settles.
-    await new Promise((r) => setTimeout(r, 300));
+    // Refused ones are closed as soon as the node accepts them; wait until the count settles.
+    await settled(() => conns.filter((c) => !c.isClosed).length <= 8, 10_000);
     const open = conns.filter((c) => !c.isClosed).length;
     assert.equal(open, 8, `${open} connections open from one IP`);
     assert.ok(victim.transport.stats.refusedConnections >= 32);
