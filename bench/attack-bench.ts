@@ -110,6 +110,18 @@ async function clientServed(api: number): Promise<boolean> {
 
 type Attack = (v: Victim) => Promise<() => void>;
 
+/** Opens `n` connections that never send a byte; returns what closes them. */
+async function idle(port: number, n: number): Promise<() => void> {
+  const socks: Socket[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = await open(port).catch(() => undefined);
+    if (s !== undefined) socks.push(s);
+  }
+  return () => {
+    for (const s of socks) s.destroy();
+  };
+}
+
 const ATTACKS: Record<string, Attack> = {
   "300 x unfinished 4 MiB frames": async (v) => {
     const frame = Buffer.alloc(8 + FRAME - 1, 0x61);
@@ -125,15 +137,9 @@ const ATTACKS: Record<string, Attack> = {
       for (const s of socks) s.destroy();
     };
   },
-  "4,096 idle peer connections": async (v) => {
-    const socks: Socket[] = [];
-    for (let i = 0; i < 4096; i++) {
-      const s = await open(v.p2p).catch(() => undefined);
-      if (s !== undefined) socks.push(s);
-    }
-    return () => {
-      for (const s of socks) s.destroy();
-    };
+  "4,096 idle peer connections": (v) => idle(v.p2p, 4096),
+  "2,000 idle API connections": (v) => idle(v.api, 2000),
+};
   },
   "2,000 idle API connections": async (v) => {
     const socks: Socket[] = [];
