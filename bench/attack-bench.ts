@@ -140,18 +140,6 @@ const ATTACKS: Record<string, Attack> = {
   "4,096 idle peer connections": (v) => idle(v.p2p, 4096),
   "2,000 idle API connections": (v) => idle(v.api, 2000),
 };
-  },
-  "2,000 idle API connections": async (v) => {
-    const socks: Socket[] = [];
-    for (let i = 0; i < 2000; i++) {
-      const s = await open(v.api).catch(() => undefined);
-      if (s !== undefined) socks.push(s);
-    }
-    return () => {
-      for (const s of socks) s.destroy();
-    };
-  },
-};
 
 interface Sample {
   idle: number;
