@@ -53,8 +53,11 @@ const REFUSALS = [
   /^hop limit reached resolving [0-9a-f]{8}$/,
   /^no live route towards [0-9a-f]{8}$/,
 ];
-/** PeerCallError codes a handler may pass on from its own calls (e.g. splitNode to a dead node). */
-const PASSED_ON = new Set(["unreachable", "timeout", "closed", "remote", "protocol"]);
+/**
+ * Failures of a handler's own calls it may pass on (splitNode to a node that does
+ * not exist). Not "remote" or "protocol": those would hide another node's bug.
+ */
+const PASSED_ON = new Set(["unreachable", "timeout", "closed"]);
 
 export interface HandlerStats {
   rings: number;

@@ -214,8 +214,9 @@ async function soak(): Promise<number> {
   console.log(
     `\nsummary: seed ${seed}; ${inputs.toLocaleString("en")} inputs in ${secs.toFixed(0)} s ` +
       `(${chosen.map((t) => `${t} ${all[t].inputs().toLocaleString("en")}`).join(", ")}); ` +
-      `RSS start ${mb(mem.startRss)}, peak ${mb(mem.peakRss)} (+${mb(mem.peakRss - mem.startRss)}); ` +
-      `peak heap ${mb(mem.peakHeap)}; ${results.join(", ")}`,
+      `RSS after GC: start ${mb(mem.startRss)}, peak ${mb(mem.peakRss)} ` +
+      `(+${mb(mem.peakRss - mem.startRss)}); peak heap ${mb(mem.peakHeap)}; ` +
+      `process peak RSS (OS) ${mb(process.resourceUsage().maxRSS * 1024)}; ${results.join(", ")}`,
   );
   return failed ? 1 : 0;
 }
