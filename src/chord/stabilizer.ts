@@ -253,7 +253,13 @@ export class Stabilizer {
       this.changePredecessor(next !== undefined && this.deps.gate.accepts(next) ? next : undefined);
     }
     const at = t.successors.findIndex((s) => s.id === leaver.id);
-    if (at >= 0) this.setSuccessors([...t.successors.slice(0, at), ...body.succs.map(peerAt)]);
+    // Only the leaver goes: the rest of our list stays, its successors fill in behind it.
+    if (at >= 0)
+      this.setSuccessors([
+        ...t.successors.slice(0, at),
+        ...body.succs.map(peerAt),
+        ...t.successors.slice(at + 1),
+      ]);
     t.removePeer(leaver.id);
     this.deps.directory.remove(leaver.id);
     this.deps.log.info({ peer: leaver.addr }, "neighbour left");

@@ -24,10 +24,15 @@ import {
   type RpcName,
   type RpcReq,
   SYNC_BUCKETS,
+  TRANSPORT_RPCS,
   type WireRecord,
 } from "../../src/wire/peer.js";
 
 export const RPC_NAMES = Object.keys(RPC) as RpcName[];
+/** The RPCs a node's handlers answer (hello and prove are the TCP transport's own). */
+export const NODE_RPC_NAMES = RPC_NAMES.filter(
+  (n) => !(TRANSPORT_RPCS as readonly string[]).includes(n),
+);
 
 // --- bytes and chunking ------------------------------------------------------------
 
@@ -316,7 +321,7 @@ export function requestBodies(src: {
     ping: empty,
     getNode: rec({ pos: src.pos, hops }),
     getNeighbours: empty,
-    notify: rec({ from: src.addr }),
+    notify: empty,
     getValue: rec({ key: src.key }),
     insertValue: fc.oneof(
       rec({ key: src.key, rec: r }),
@@ -325,9 +330,9 @@ export function requestBodies(src: {
     storeReplicas: rec({
       entries: fc.array(rec({ key: src.key, rec: r }), { maxLength: src.maxEntries }),
     }),
-    splitNode: rec({ from: src.addr }),
-    leaving: rec({ from: src.addr, pred: fc.option(src.addr, { nil: null }), succs }),
-    newSuccessor: rec({ from: src.addr }),
+    splitNode: empty,
+    leaving: rec({ pred: fc.option(src.addr, { nil: null }), succs }),
+    newSuccessor: empty,
     syncRange: rec({ lo: src.pos, hi: src.pos, minReplication: rep, root: u32, count: u32 }),
     syncBuckets: rec({
       lo: src.pos,
@@ -341,6 +346,10 @@ export function requestBodies(src: {
       }),
     }),
     mergeHint: rec({ node: src.addr }),
+    hello: rec({ port: fc.integer({ min: 1, max: 65_535 }), ticket: bytes(16, 16) }),
+    prove: rec({ ticket: bytes(16, 16) }),
+    admitChallenge: empty,
+    admit: rec({ challenge: bytes(16, 64), solution: bytes(8, 8) }),
   };
 }
 
@@ -847,7 +856,7 @@ export function hostileRequests(
     { arbitrary: fc.integer({ min: 1, max: maxGap }), weight: 1 },
   );
   return fc.oneof(
-    ...(opts.names ?? RPC_NAMES).map((name) =>
+    ...(opts.names ?? NODE_RPC_NAMES).map((name) =>
       rec<HostileRequest>({
         to: fc.nat(world.members.length - 1),
         gapMs,

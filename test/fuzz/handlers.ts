@@ -21,7 +21,7 @@ import {
   type HostileRequest,
   type HostileWorld,
   hostileRequests,
-  RPC_NAMES,
+  NODE_RPC_NAMES,
 } from "./arbitraries.js";
 import { checkPrototypes, describeError, FuzzFailure } from "./decoders.js";
 
@@ -52,6 +52,10 @@ const REFUSALS = [
   /^not in the ring yet$/,
   /^hop limit reached resolving [0-9a-f]{8}$/,
   /^no live route towards [0-9a-f]{8}$/,
+  // Hostile-peer defenses: taking over a range costs a proof of work, and claims are checked.
+  /^admission required$/,
+  /^proof-of-work refused$/,
+  /^you are not between my predecessor and me$/,
 ];
 /**
  * Failures of a handler's own calls it may pass on (splitNode to a node that does
@@ -71,7 +75,7 @@ export interface HandlerStats {
 export const newHandlerStats = (): HandlerStats => ({
   rings: 0,
   requests: 0,
-  byRpc: Object.fromEntries(RPC_NAMES.map((n) => [n, 0])),
+  byRpc: Object.fromEntries(NODE_RPC_NAMES.map((n) => [n, 0])),
   outcomes: {},
   unconverged: 0,
 });
@@ -120,7 +124,7 @@ export const handlerCase = (
   maxRequests: number,
 ): fc.Arbitrary<HandlerCase> => {
   const whileJoining = hostileRequests(WORLD, {
-    names: includeKnownIssues() ? RPC_NAMES : RPC_NAMES.filter((n) => n !== "leaving"),
+    names: NODE_RPC_NAMES,
     maxGapMs: 5,
   });
   return fc.record(
