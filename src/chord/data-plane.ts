@@ -363,7 +363,8 @@ export class DataPlane {
   /**
    * Hands records to `owner` one by one as InsertValue, as an entry node
    * would: for a holder too far from their range to push them (handoff.ts).
-   * Returns those the owner reported stored.
+   * Returns those the owner reported stored; stops at the first call that
+   * fails (the owner is unreachable: the rest would wait out the same timeout).
    */
   async insertAt(
     owner: Peer,
@@ -375,7 +376,8 @@ export class DataPlane {
       const res = await this.deps
         .call(owner, "insertValue", body, this.opts.rpcTimeoutMs)
         .catch(() => undefined);
-      if (res?.stored === true) took.push([id, rec]);
+      if (res === undefined) break;
+      if (res.stored) took.push([id, rec]);
     }
     return took;
   }
