@@ -95,7 +95,13 @@ export class ChordNode {
     const owns = (pos: Id) =>
       table.owns(pos) &&
       (table.alone ? this.unifier.lostCount === 0 : this.stabilizer.predConfirmed);
-    this.data = new DataPlane({ clock, log, table, call, owns }, opts);
+    const directory = this.directory;
+    const report = (from: PeerCaller, o: Offence, detail: string) => this.report(from, o, detail);
+    const lookupPos = (pos: Id) => this.lookup(pos);
+    this.data = new DataPlane(
+      { clock, log, table, call, owns, directory, lookup: lookupPos, report },
+      opts,
+    );
     this.gate = new PeerGate(
       {
         clock,
@@ -447,9 +453,9 @@ export class ChordNode {
         return {};
       },
       getValue: async ({ key }) => this.data.localAnswer(key, this.serves),
-      insertValue: async ({ key, rec }) =>
-        this.data.insertAsOwner(key, rec, true, keyPosition(key)),
-      storeReplicas: async ({ entries }) => ({ stored: this.data.storeBatch(entries) }),
+      insertValue: async ({ key, rec }, from) =>
+        this.data.insertAsOwner(key, rec, keyPosition(key), from),
+      storeReplicas: async ({ entries }, from) => this.data.acceptReplicas(entries, from),
       splitNode: async (_, from) => {
         const newcomer = this.admittedPredecessor(from);
         if (
