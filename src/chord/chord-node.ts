@@ -1,9 +1,10 @@
-// One Chord node: lifecycle, GetNode routing, join, and the peer handlers, over
+// One Chord node: lifecycle, join, and the peer handlers, over
 // the PeerTransport and Clock ports. The parts, each with its own policy:
 // stabilizer.ts (ring maintenance), entry.ts (client PUT/GET), data-plane.ts
 // (records and the owner's writes), anti-entropy.ts (replicas converge),
 // handoff.ts (stranded records), unify.ts (merging rings after a partition),
-// pause-watch.ts (catching up after a pause), join.ts (joining through any member).
+// pause-watch.ts (catching up after a pause), join.ts (joining through any member),
+// lookup.ts (GetNode, and the lookups this node starts, which check their answers).
 // A failed call removes the peer from every table at once (routed around) and
 // remembers it as lost.
 
@@ -19,7 +20,7 @@ import {
   type PutRequest,
 } from "../ports.js";
 import { RingDirectory } from "../ring/directory.js";
-import { type Id, keyPosition, shortId } from "../ring/id.js";
+import { type Id, keyPosition } from "../ring/id.js";
 import { between } from "../ring/interval.js";
 import { hostOf, ipGroup } from "../ring/ip-group.js";
 import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
@@ -30,6 +31,7 @@ import { DataPlane } from "./data-plane.js";
 import { EntryPath, type Lookup } from "./entry.js";
 import { Handoff } from "./handoff.js";
 import { Joiner } from "./join.js";
+import { type LookupStats, Lookups } from "./lookup.js";
 import type { ChordOptions } from "./options.js";
 import { PauseWatch } from "./pause-watch.js";
 import { PeerGate } from "./peer-gate.js";
@@ -43,8 +45,6 @@ const SETTLED_FINGER_SLOWDOWN = 8;
 const DIRECTORY_CAPACITY = 8192;
 /** How many rounds of anti-entropy over a replica set an owner's confirmation lasts. */
 const SERVE_WINDOW_ROUNDS = 3;
-/** Next hops one lookup step tries before giving up. */
-const MAX_HOP_ATTEMPTS = 8;
 
 export interface ChordDeps {
   transport: PeerTransport;
@@ -55,10 +55,7 @@ export interface ChordDeps {
   guard?: PeerGuard;
 }
 
-export interface ChordStats {
-  lookups: number;
-  lookupHops: number;
-}
+export type ChordStats = LookupStats;
 
 export class ChordNode {
   readonly table: RoutingTable;
@@ -68,13 +65,15 @@ export class ChordNode {
   readonly handoff: Handoff;
   readonly admission: Admission;
   readonly gate: PeerGate;
+  /** GetNode, and the checked lookups this node starts. */
+  readonly lookups: Lookups;
   /** Every node heard of: owner guesses that skip the GetNode lookup when right. */
   private readonly directory = new RingDirectory(DIRECTORY_CAPACITY);
   private readonly stabilizer: Stabilizer;
   private readonly entry: EntryPath;
   private readonly pauseWatch: PauseWatch;
   private readonly joiner: Joiner;
-  readonly stats: ChordStats = { lookups: 0, lookupHops: 0 };
+  readonly stats: ChordStats;
   private readonly jobs: PeriodicJob[];
   private readonly syncJob: PeriodicJob;
   private readonly handoffJob: PeriodicJob;
@@ -118,6 +117,9 @@ export class ChordNode {
       opts.rpcTimeoutMs,
     );
     const data = this.data;
+    const directory = this.directory;
+    this.lookups = new Lookups({ clock, log, table, directory, call, guard: deps.guard }, opts);
+    this.stats = this.lookups.stats;
     this.ae = new AntiEntropy({ clock, log, table, call, data }, opts);
     const lookup = (pos: Id) => this.lookup(pos);
     this.handoff = new Handoff({ clock, log, table, data, ae: this.ae, lookup }, opts);
@@ -143,7 +145,7 @@ export class ChordNode {
         call,
         notify: this.notify,
         gate,
-        resolve: (pos) => this.resolve(pos, 0),
+        resolve: lookup,
         onReplicasChanged: () => this.ringChanged(),
         onRangeGrew: () => this.ringChanged(),
         onRangeShrank: (lo, hi) => this.ae.confirm(lo, hi),
@@ -254,14 +256,9 @@ export class ChordNode {
     return this.entry.get(key);
   }
 
-  /** Resolves the node responsible for ring position `pos`. */
-  async lookup(pos: Id): Promise<Lookup> {
-    const result = await this.resolve(pos, 0);
-    this.directory.add(result.node);
-    for (const s of result.succs) this.directory.add(s);
-    this.stats.lookups++;
-    this.stats.lookupHops += result.hops;
-    return result;
+  /** The node responsible for ring position `pos`, checked (lookup.ts). */
+  lookup(pos: Id): Promise<Lookup> {
+    return this.lookups.lookup(pos);
   }
 
   /** Graceful leave: hand everything to the successor, relink the neighbours, close. */
@@ -363,39 +360,9 @@ export class ChordNode {
     this.ringChanged(); // later successors moved closer: they may need copies
   }
 
-  // --- lookup ---
-
-  /**
-   * One step of GetNode at this node. A candidate that fails is routed around
-   * (call() drops it from the table) and the rules are applied again to the
-   * updated table, so a dead hop never ends a lookup that a live one can finish.
-   */
-  private async resolve(pos: Id, hops: number): Promise<Lookup> {
-    const t = this.table;
-    const tried = new Set<Id>();
-    for (let attempt = 0; attempt < MAX_HOP_ATTEMPTS; attempt++) {
-      if (t.owns(pos)) return { node: t.self, succs: t.successors, hops };
-      if (t.successorOwns(pos)) return { node: t.successor(), succs: t.successors.slice(1), hops };
-      if (hops >= this.opts.maxHops) throw new Error(`hop limit reached resolving ${shortId(pos)}`);
-      const next = t.closestPreceding(pos).find((p) => !tried.has(p.id));
-      if (next === undefined) break;
-      tried.add(next.id);
-      try {
-        const res = await this.call(
-          next,
-          "getNode",
-          { pos: Buffer.from(pos, "hex"), hops: hops + 1 },
-          this.opts.lookupTimeoutMs,
-        );
-        return { node: peerAt(res.node), succs: res.succs.map(peerAt), hops: res.hops };
-      } catch (err) {
-        // A dead hop is already dropped from the table (call()); a hop that answered
-        // with an error (joining, hop limit, no route) is passed over for this lookup.
-        if (!(err instanceof PeerCallError)) throw err;
-        if (err.code !== "remote") t.removePeer(next.id); // in case call() kept it
-      }
-    }
-    throw new Error(`no live route towards ${shortId(pos)}`);
+  /** One GetNode step for a peer (the getNode handler): forwarded, unchecked. */
+  private resolve(pos: Id, hops: number): Promise<Lookup> {
+    return this.lookups.step(pos, hops);
   }
 
   private async tellNeighboursWeLeave(): Promise<void> {

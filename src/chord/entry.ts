@@ -20,7 +20,8 @@
 //   attempts, about 1.5 s) before the API answers FAILURE.
 // - The replica set comes from the location cache when its first member
 //   confirms it owns the key (it also names its successors, and any the
-//   cache missed are asked too), else from GetNode (owner + its successor list).
+//   cache missed are asked too), else from a checked lookup (lookup.ts: the
+//   owner, verified, and its own successor list).
 
 import type { Logger } from "../log.js";
 import type { Clock, PutRequest } from "../ports.js";

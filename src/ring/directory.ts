@@ -46,6 +46,13 @@ export class RingDirectory {
     return this.peers.get(this.ids[at === this.ids.length ? 0 : at]!);
   }
 
+  /** The last known node strictly before `pos` going clockwise (wrapping), if any. */
+  predecessorOf(pos: Id): Peer | undefined {
+    if (this.ids.length === 0) return undefined;
+    const at = this.lowerBound(pos);
+    return this.peers.get(this.ids[at === 0 ? this.ids.length - 1 : at - 1]!);
+  }
+
   /** Up to `k` known nodes clockwise from `pos`: the owner guess and the guessed replicas. */
   successorsOf(pos: Id, k: number): Peer[] {
     const n = Math.min(k, this.ids.length);

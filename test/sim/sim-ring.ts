@@ -4,6 +4,7 @@
 import { ChordNode } from "../../src/chord/chord-node.js";
 import { CHORD_DEFAULTS, type ChordOptions } from "../../src/chord/options.js";
 import { silentLogger } from "../../src/log.js";
+import type { PeerGuard } from "../../src/ports.js";
 import { keyPosition } from "../../src/ring/id.js";
 import { betweenRightIncl } from "../../src/ring/interval.js";
 import {
@@ -31,6 +32,8 @@ export class SimRing {
   readonly nodes: ChordNode[] = [];
   private readonly log = silentLogger();
   private count = 0;
+  /** Misbehaviour reports of the nodes spawned from now on go here (none: not reported). */
+  guard: PeerGuard | undefined;
 
   constructor(
     seed: number,
@@ -54,7 +57,7 @@ export class SimRing {
     // Each node runs on its own pausable view of the clock (SimNetwork.pause).
     const { transport, clock } = this.net.endpoint(addr);
     const node = new ChordNode(
-      { transport, clock, random: forkRandom(this.random), log: this.log },
+      { transport, clock, random: forkRandom(this.random), log: this.log, guard: this.guard },
       this.opts,
     );
     this.nodes.push(node);

@@ -1,0 +1,494 @@
+// GetNode, and lookups that tolerate liars. Policy:
+// - GetNode stays recursive along fingers (step()): a node that owns `pos`
+//   answers itself, one whose successor owns it answers the successor, any
+//   other forwards to the known peer closest before `pos`, routing around dead
+//   hops (at most 8 tried). Hops relay answers unchecked: checking is the job
+//   of the node that started the lookup, which alone can pick another path.
+// - The node that starts a lookup (lookup()) accepts an answer O only when
+//   (1) O does not lie between this node and `pos` (such a node cannot own it);
+//   (2) O's own view (one GetNeighbours) puts `pos` in (pred(O), O];
+//   (3) no node of our routing table (or we) lies alive inside O's claimed
+//       range (pred(O), O): the nearest such node on each side of `pos` is
+//       asked for its neighbours, and one that answers proves the claim wrong;
+//       one that does not is forgotten as dead. (Only the table: the location
+//       cache also holds addresses that other nodes merely named, which an
+//       attacker could place inside honest ranges to refute their owners.)
+//   An honest answer on a settled ring costs exactly the one GetNeighbours of (2).
+// - A wrong answer starts a short walk (at most 2 GetNeighbours) from the
+//   checked node nearest `pos`, forward along successor lists or back along
+//   predecessors: it sets right the answers of honest nodes with a stale
+//   pointer and of liars naming a node near the owner. Then another GetNode
+//   path, through a first hop not used before and not caught lying (S/Kademlia's
+//   disjoint paths, as far as recursive routing lets the origin choose them):
+//   at most 3 paths, then a last walk (at most 8 steps per lookup in all). A
+//   node reached by walking is accepted by (1), (2) and (3) with [pos, node)
+//   for the range (the neighbour that led there vouched for the rest).
+// - An owner without a predecessor (its own died moments ago) can neither be
+//   confirmed nor refuted: its answer is kept and returned when no other
+//   answer could be verified, as GetNode returned it before checks existed.
+//   Otherwise a lookup with no verified answer fails.
+// - Misbehaviour (wrongAnswer) is pinned only on a node proven wrong by a
+//   verified answer: a claimed owner that confirmed a range the verified owner
+//   lies in (unless the verified owner names it as its successor: a newcomer
+//   not adopted yet); else a first hop that answered from its own table
+//   (reply hops = 1) with a node before the key, or with a wrong owner whose
+//   predecessor is not that hop (else: a successor pointer not updated yet).
+//   A relayed answer cannot be pinned on the relay. Honest churn can still
+//   look like this for moments (concurrent joins), so a node is reported only
+//   when proven wrong again 10 to 240 stabilize periods after the first time,
+//   and then at most once per 10 periods by each node.
+
+import type { Logger } from "../log.js";
+import { type Clock, PeerCallError, type PeerGuard } from "../ports.js";
+import type { RingDirectory } from "../ring/directory.js";
+import { distance, type Id, shortId } from "../ring/id.js";
+import { between, betweenLeftIncl, betweenRightIncl } from "../ring/interval.js";
+import { hostOf } from "../ring/ip-group.js";
+import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
+import type { Caller } from "./data-plane.js";
+import type { Lookup } from "./entry.js";
+import type { ChordOptions } from "./options.js";
+
+/** Next hops one GetNode step tries before giving up. */
+const MAX_HOP_ATTEMPTS = 8;
+/** GetNode paths one lookup tries, each through a first hop not used before. */
+const MAX_PATHS = 3;
+/** GetNeighbours steps a lookup walks in all after wrong answers. */
+const MAX_WALK_STEPS = 8;
+/** Steps walked after each wrong answer, before the next path. */
+const SHORT_WALK = 2;
+/** Calls to known nodes inside claimed ranges, per lookup. */
+const MAX_RANGE_CHECKS = 4;
+/**
+ * A peer proven wrong is reported once it is proven wrong again at least this many
+ * stabilize periods later (honest churn is set right within a few) ...
+ */
+const STRIKE_AFTER_PERIODS = 10;
+/** ... and at most this many periods after the first time, which is then forgotten. */
+const STRIKE_WINDOW_PERIODS = 240;
+/** Peers with a first strike remembered at most (oldest forgotten first). */
+const MAX_STRIKES = 1024;
+
+export interface LookupDeps {
+  clock: Clock;
+  log: Logger;
+  table: RoutingTable;
+  directory: RingDirectory;
+  call: Caller;
+  guard?: PeerGuard;
+}
+
+export interface LookupStats {
+  lookups: number;
+  lookupHops: number;
+  /** Lookups our own table answered (no call). */
+  local: number;
+  /** GetNeighbours calls made to check answers (owners, nodes inside claimed ranges, walks). */
+  checks: number;
+  /** GetNode paths after the first. */
+  extraPaths: number;
+  /** Answers found wrong. */
+  wrongAnswers: number;
+  /** Lookups that ended without a verified answer (failed, or an unconfirmable owner). */
+  unverified: number;
+  /** Peers reported for wrong answers. */
+  reports: number;
+}
+
+/** A node's own account of its place on the ring. */
+interface View {
+  node: Peer;
+  pred: Peer | undefined;
+  succs: readonly Peer[];
+}
+
+/** What one GetNode path answered. */
+interface Claim {
+  /** The first hop, which sent us the answer. */
+  via: Peer;
+  node: Peer;
+  /** The first hop answered from its own table. */
+  direct: boolean;
+  /** The claimed owner's own view put `pos` in its range. */
+  confirmed: boolean;
+  wrong: boolean;
+}
+
+type Verdict = Lookup | "wrong" | "unknown";
+
+/** The state of one lookup: what was asked and learned. */
+class Attempt {
+  /** Views fetched; null: the node did not answer. */
+  readonly views = new Map<Id, View | null>();
+  readonly claims: Claim[] = [];
+  readonly firstHops = new Set<Id>();
+  /** Nodes shown to answer wrongly: not used again in this lookup. */
+  readonly suspects = new Set<Id>();
+  /** Nodes a walk already moved on from. */
+  readonly expanded = new Set<Id>();
+  walkSteps = 0;
+  rangeChecks = 0;
+  hops = 0;
+  fallback: Lookup | undefined;
+
+  constructor(readonly pos: Id) {}
+}
+
+interface Reply extends Lookup {
+  /** The first hop that answered; undefined when our own table answered. */
+  via: Peer | undefined;
+}
+
+export class Lookups {
+  /** When each peer was first proven wrong, while not reported yet. */
+  private readonly strikes = new Map<Id, number>();
+  readonly stats: LookupStats = {
+    lookups: 0,
+    lookupHops: 0,
+    local: 0,
+    checks: 0,
+    extraPaths: 0,
+    wrongAnswers: 0,
+    unverified: 0,
+    reports: 0,
+  };
+
+  constructor(
+    private readonly deps: LookupDeps,
+    private readonly opts: ChordOptions,
+  ) {}
+
+  /** One GetNode step at this node, unchecked (what a hop does for others). */
+  async step(pos: Id, hops: number): Promise<Lookup> {
+    const { node, succs, hops: total } = await this.forward(pos, hops, new Set());
+    return { node, succs, hops: total };
+  }
+
+  /** The verified owner of `pos`, with its own successor list; remembered in the location cache. */
+  async lookup(pos: Id): Promise<Lookup> {
+    const found = await this.find(pos);
+    this.stats.lookups++;
+    this.stats.lookupHops += found.hops;
+    if (found.hops === 0) this.stats.local++;
+    this.deps.directory.add(found.node);
+    for (const s of found.succs) this.deps.directory.add(s);
+    return found;
+  }
+
+  private async find(pos: Id): Promise<Lookup> {
+    const a = new Attempt(pos);
+    for (let path = 0; path < MAX_PATHS; path++) {
+      let reply: Reply;
+      try {
+        reply = await this.forward(pos, 0, a.firstHops, a.suspects);
+      } catch (err) {
+        if (path === 0) throw err;
+        break; // no first hop left
+      }
+      if (path > 0) this.stats.extraPaths++;
+      if (reply.via === undefined) return { node: reply.node, succs: reply.succs, hops: 0 };
+      const found = await this.judge(a, reply);
+      if (found !== undefined) return this.settle(a, found);
+      const walked = await this.walk(a, SHORT_WALK);
+      if (walked !== undefined) return this.settle(a, walked);
+    }
+    const walked = await this.walk(a, MAX_WALK_STEPS);
+    if (walked !== undefined) return this.settle(a, walked);
+    this.stats.unverified++;
+    if (a.fallback !== undefined) return a.fallback;
+    throw new Error(`no verified owner of ${shortId(pos)}`);
+  }
+
+  /**
+   * GetNode from here: answered by our own table, or forwarded to the known peer
+   * closest before `pos` that is not in `tried` (each one tried is added) nor in
+   * `avoid`. A dead hop is routed around (call() drops it from the table), and
+   * the rules are applied again to the updated table.
+   */
+  private async forward(
+    pos: Id,
+    hops: number,
+    tried: Set<Id>,
+    avoid: ReadonlySet<Id> = tried,
+  ): Promise<Reply> {
+    const t = this.deps.table;
+    for (let attempt = 0; attempt < MAX_HOP_ATTEMPTS; attempt++) {
+      if (t.owns(pos)) return { node: t.self, succs: t.successors, hops, via: undefined };
+      if (t.successorOwns(pos))
+        return { node: t.successor(), succs: t.successors.slice(1), hops, via: undefined };
+      if (hops >= this.opts.maxHops) throw new Error(`hop limit reached resolving ${shortId(pos)}`);
+      const next = t.closestPreceding(pos).find((p) => !tried.has(p.id) && !avoid.has(p.id));
+      if (next === undefined) break;
+      tried.add(next.id);
+      try {
+        const res = await this.deps.call(
+          next,
+          "getNode",
+          { pos: Buffer.from(pos, "hex"), hops: hops + 1 },
+          this.opts.lookupTimeoutMs,
+        );
+        return { node: peerAt(res.node), succs: res.succs.map(peerAt), hops: res.hops, via: next };
+      } catch (err) {
+        // A dead hop is already dropped from the table (call()); a hop that answered
+        // with an error (joining, hop limit, no route) is passed over for this lookup.
+        if (!(err instanceof PeerCallError)) throw err;
+        if (err.code !== "remote") t.removePeer(next.id); // in case call() kept it
+      }
+    }
+    throw new Error(`no live route towards ${shortId(pos)}`);
+  }
+
+  /** Checks a path's answer; returns it, verified, or records why not. */
+  private async judge(a: Attempt, r: Reply): Promise<Lookup | undefined> {
+    const claim: Claim = {
+      via: r.via!,
+      node: r.node,
+      direct: r.hops === 1,
+      confirmed: false,
+      wrong: false,
+    };
+    a.claims.push(claim);
+    a.hops = Math.max(a.hops, r.hops);
+    const verdict = await this.check(a, r.node, r.hops, "range", claim);
+    if (typeof verdict === "object") return verdict;
+    if (verdict === "wrong") {
+      claim.wrong = true;
+      this.stats.wrongAnswers++;
+      // A liar's view leads nowhere: neither hop nor walk starts from it again here.
+      if (claim.direct && !claim.confirmed) a.suspects.add(claim.via.id);
+      if (claim.confirmed) a.suspects.add(claim.node.id);
+    }
+    return undefined;
+  }
+
+  /**
+   * Whether `x` owns the lookup's position by rules (1)-(3) of the policy;
+   * `range`: the interval (3) searches, the claimed range or just [pos, x).
+   */
+  private async check(
+    a: Attempt,
+    x: Peer,
+    hops: number,
+    range: "range" | "key",
+    claim?: Claim,
+  ): Promise<Verdict> {
+    const { pos } = a;
+    const self = this.deps.table.self;
+    if (x.id !== self.id && between(self.id, x.id, pos)) return "wrong";
+    const v = await this.viewOf(a, x);
+    if (v === undefined) return "unknown";
+    if (v.pred === undefined) {
+      if (claim !== undefined) a.fallback ??= { node: x, succs: v.succs, hops };
+      return "unknown";
+    }
+    if (!betweenRightIncl(v.pred.id, pos, x.id)) return "wrong";
+    if (claim !== undefined) claim.confirmed = true;
+    const lo = range === "range" ? v.pred.id : undefined;
+    if (await this.knownAliveInside(a, lo, x)) return "wrong";
+    return { node: x, succs: v.succs, hops };
+  }
+
+  /**
+   * Whether a node of our table, alive, lies in [pos, x) or, with `lo`, in (lo, x):
+   * the nearest one on each side of the position is asked (dead ones are
+   * forgotten by call(), and the next nearest asked, within MAX_RANGE_CHECKS).
+   */
+  private async knownAliveInside(a: Attempt, lo: Id | undefined, x: Peer): Promise<boolean> {
+    const { pos } = a;
+    const inside = (p: Peer) =>
+      p.id !== x.id &&
+      (betweenLeftIncl(pos, p.id, x.id) || (lo !== undefined && between(lo, p.id, pos)));
+    while (a.rangeChecks < MAX_RANGE_CHECKS) {
+      const k = this.nearestKnown(pos, inside, a, false);
+      if (k === undefined) return false;
+      if (k.id !== this.deps.table.self.id && !a.views.has(k.id)) a.rangeChecks++;
+      if ((await this.viewOf(a, k)) !== undefined) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The node nearest `pos` (either side) of our table, or also of the location
+   * cache, that satisfies `ok` and has not failed in this lookup.
+   */
+  private nearestKnown(
+    pos: Id,
+    ok: (p: Peer) => boolean,
+    a: Attempt,
+    cached: boolean,
+  ): Peer | undefined {
+    const { table, directory } = this.deps;
+    const candidates: (Peer | undefined)[] = [table.self, ...table.knownPeers()];
+    if (cached) candidates.push(directory.successorOf(pos), directory.predecessorOf(pos));
+    let best: Peer | undefined;
+    for (const p of candidates) {
+      if (p === undefined || !ok(p) || a.views.get(p.id) === null) continue;
+      if (best === undefined || nearness(p.id, pos) < nearness(best.id, pos)) best = p;
+    }
+    return best;
+  }
+
+  /** A node's view: our own table for ourselves, else one GetNeighbours (cached per lookup). */
+  private async viewOf(a: Attempt, p: Peer): Promise<View | undefined> {
+    const t = this.deps.table;
+    if (p.id === t.self.id) return { node: p, pred: t.predecessor, succs: t.successors };
+    const known = a.views.get(p.id);
+    if (known !== undefined) return known ?? undefined;
+    this.stats.checks++;
+    const nb = await this.deps
+      .call(p, "getNeighbours", {}, this.opts.rpcTimeoutMs)
+      .catch(() => undefined);
+    const view =
+      nb === undefined
+        ? null
+        : {
+            node: p,
+            pred: nb.pred === null ? undefined : peerAt(nb.pred),
+            succs: nb.succs.map(peerAt),
+          };
+    a.views.set(p.id, view);
+    return view ?? undefined;
+  }
+
+  /**
+   * Walks towards the position from the checked node nearest it (else from the
+   * known node nearest it): forward along successor lists while the position
+   * lies ahead, else back along predecessors, checking each node reached; from a
+   * dead end it starts again at the next nearest. A suspect is checked but not
+   * walked on from. At most `budget` GetNeighbours now, MAX_WALK_STEPS in all.
+   */
+  private async walk(a: Attempt, budget: number): Promise<Lookup | undefined> {
+    const { pos } = a;
+    let steps = 0;
+    const spend = () => {
+      if (steps >= budget || a.walkSteps >= MAX_WALK_STEPS) return false;
+      steps++;
+      a.walkSteps++;
+      return true;
+    };
+    let at: View | undefined;
+    for (;;) {
+      if (at === undefined) at = this.walkStart(a);
+      if (at === undefined) {
+        const fresh = (p: Peer) => !a.views.has(p.id) && !a.expanded.has(p.id);
+        const k = this.nearestKnown(pos, (p) => fresh(p) && !a.suspects.has(p.id), a, true);
+        if (k === undefined || !spend()) return undefined;
+        at = await this.viewOf(a, k);
+        if (k.id === this.deps.table.self.id) a.expanded.add(k.id); // our own view is not cached
+        continue;
+      }
+      const verdict = await this.check(a, at.node, a.hops + steps, "key");
+      if (typeof verdict === "object") return verdict;
+      a.expanded.add(at.node.id);
+      const next = a.suspects.has(at.node.id) ? undefined : towards(at, pos);
+      at = undefined;
+      if (next === undefined || a.expanded.has(next.id)) continue;
+      const known = a.views.get(next.id);
+      if (known === null) continue;
+      if (known !== undefined) {
+        at = known;
+        continue;
+      }
+      if (!spend()) return undefined;
+      at = await this.viewOf(a, next);
+    }
+  }
+
+  /** The fetched view nearest the position that the walk has not moved on from yet. */
+  private walkStart(a: Attempt): View | undefined {
+    let best: View | undefined;
+    for (const v of a.views.values()) {
+      if (v === null || a.expanded.has(v.node.id) || a.suspects.has(v.node.id)) continue;
+      if (best === undefined || nearness(v.node.id, a.pos) < nearness(best.node.id, a.pos))
+        best = v;
+    }
+    return best;
+  }
+
+  /** A verified answer: report the answers it proves wrong (see the policy). */
+  private settle(a: Attempt, found: Lookup): Lookup {
+    const t = this.deps.table;
+    const view = found.node.id === t.self.id ? undefined : a.views.get(found.node.id);
+    const reported = new Set<Id>();
+    for (const c of a.claims) {
+      if (!c.wrong || c.node.id === found.node.id) continue;
+      const liar = blame(a.pos, c, found.node, view ?? undefined);
+      if (liar === undefined || liar.peer.id === t.self.id || reported.has(liar.peer.id)) continue;
+      reported.add(liar.peer.id);
+      this.strike(liar.peer, `${liar.detail} (${shortId(a.pos)} is ${found.node.addr}'s)`);
+    }
+    return found;
+  }
+
+  /**
+   * A peer was proven wrong: reported when it was already proven wrong between
+   * STRIKE_AFTER_PERIODS and STRIKE_WINDOW_PERIODS ago (so at most once per
+   * STRIKE_AFTER_PERIODS by this node), else remembered.
+   */
+  private strike(p: Peer, detail: string): void {
+    const now = this.deps.clock.now();
+    const period = this.opts.stabilizeMs;
+    const first = this.strikes.get(p.id);
+    if (first !== undefined && now - first <= STRIKE_WINDOW_PERIODS * period) {
+      if (now - first < STRIKE_AFTER_PERIODS * period) return;
+      this.strikes.delete(p.id);
+      this.report(p, detail);
+      return;
+    }
+    this.strikes.delete(p.id);
+    if (this.strikes.size >= MAX_STRIKES) this.strikes.delete(this.strikes.keys().next().value!);
+    this.strikes.set(p.id, now);
+    this.deps.log.debug({ peer: p.addr, detail }, "peer answered a lookup wrongly");
+  }
+
+  private report(p: Peer, detail: string): void {
+    const ip = hostOf(p.addr);
+    this.stats.reports++;
+    if (ip !== undefined) this.deps.guard?.report(ip, "wrongAnswer", detail);
+    this.deps.log.warn({ peer: p.addr, offence: "wrongAnswer", detail }, "peer misbehaved");
+  }
+}
+
+/** Whom a wrong answer is pinned on, once `owner` (with its own view) was verified (see the policy). */
+function blame(
+  pos: Id,
+  c: Claim,
+  owner: Peer,
+  view: View | undefined,
+): { peer: Peer; detail: string } | undefined {
+  if (c.confirmed) {
+    const inside = betweenLeftIncl(pos, owner.id, c.node.id);
+    if (!inside || view === undefined || view.succs[0]?.id === c.node.id) return undefined;
+    return { peer: c.node, detail: "claims a range it does not serve" };
+  }
+  if (!c.direct) return undefined;
+  const noProgress = between(c.via.id, c.node.id, pos) || c.node.id === c.via.id;
+  if (!noProgress && (view === undefined || view.pred?.id === c.via.id)) return undefined;
+  return {
+    peer: c.via,
+    detail: noProgress
+      ? "lookup reply makes no progress"
+      : "lookup reply names a node that does not own the key",
+  };
+}
+
+/** Ring distance to `pos` in either direction. */
+function nearness(id: Id, pos: Id): bigint {
+  const ahead = distance(id, pos);
+  // (bigints: Math.min does not take them)
+  return ahead <= 1n << 255n ? ahead : distance(pos, id);
+}
+
+/** The next node towards `pos` by a view: along its successors if pos lies ahead, else its predecessor. */
+function towards(v: View, pos: Id): Peer | undefined {
+  const x = v.node.id;
+  if (distance(x, pos) < distance(pos, x)) {
+    let prev = x;
+    for (const s of v.succs) {
+      if (betweenRightIncl(prev, pos, s.id)) return s;
+      prev = s.id;
+    }
+    return v.succs[v.succs.length - 1];
+  }
+  return v.pred;
+}
