@@ -96,11 +96,8 @@ export class ChordNode {
       (table.alone ? this.unifier.lostCount === 0 : this.stabilizer.predConfirmed);
     const directory = this.directory;
     const report = (from: PeerCaller, o: Offence, detail: string) => this.report(from, o, detail);
-    const lookupPos = (pos: Id) => this.lookup(pos);
-    this.data = new DataPlane(
-      { clock, log, table, call, owns, directory, lookup: lookupPos, report },
-      opts,
-    );
+    const lookup = (pos: Id) => this.lookup(pos);
+    this.data = new DataPlane({ clock, log, table, call, owns, directory, lookup, report }, opts);
     this.gate = new PeerGate(
       {
         clock,
@@ -117,11 +114,9 @@ export class ChordNode {
       opts.rpcTimeoutMs,
     );
     const data = this.data;
-    const directory = this.directory;
     this.lookups = new Lookups({ clock, log, table, directory, call, guard: deps.guard }, opts);
     this.stats = this.lookups.stats;
     this.ae = new AntiEntropy({ clock, log, table, call, data }, opts);
-    const lookup = (pos: Id) => this.lookup(pos);
     this.handoff = new Handoff({ clock, log, table, data, ae: this.ae, lookup }, opts);
     this.entry = new EntryPath(
       {
