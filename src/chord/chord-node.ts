@@ -97,7 +97,13 @@ export class ChordNode {
     const directory = this.directory;
     const report = (from: PeerCaller, o: Offence, detail: string) => this.report(from, o, detail);
     const lookup = (pos: Id) => this.lookup(pos);
-    this.data = new DataPlane({ clock, log, table, call, owns, directory, lookup, report }, opts);
+    // Membership checks of record senders ask the ring directly (a plain GetNode): they do
+    // their own checking through the neighbours, and run while the ring is in flux.
+    const ask = (pos: Id) => this.lookups.step(pos, 0);
+    this.data = new DataPlane(
+      { clock, log, table, call, owns, directory, lookup: ask, report },
+      opts,
+    );
     this.gate = new PeerGate(
       {
         clock,
