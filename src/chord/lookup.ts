@@ -130,6 +130,7 @@ class Attempt {
   rangeChecks = 0;
   hops = 0;
   fallback: Lookup | undefined;
+  firstAnswer: Lookup | undefined;
 
   constructor(readonly pos: Id) {}
 }
@@ -196,6 +197,7 @@ export class Lookups {
     if (walked !== undefined) return this.settle(a, walked);
     this.stats.unverified++;
     if (a.fallback !== undefined) return a.fallback;
+    if (a.firstAnswer !== undefined) return a.firstAnswer;
     throw new Error(`no verified owner of ${shortId(pos)}`);
   }
 
@@ -249,6 +251,9 @@ export class Lookups {
     };
     a.claims.push(claim);
     a.hops = Math.max(a.hops, r.hops);
+    // When no path can be verified (ranges in flux: a claimed owner still names a dead
+    // predecessor), the first answer is used rather than failing; it is counted as unverified.
+    a.firstAnswer ??= { node: r.node, succs: r.succs, hops: r.hops };
     const verdict = await this.check(a, r.node, r.hops, "range", claim);
     if (typeof verdict === "object") return verdict;
     if (verdict === "wrong") {

@@ -30,7 +30,7 @@ import { CoalescingWriter } from "./coalescing-writer.js";
 const MAX_OUTBOUND_BUFFERED_BYTES = 4 * PEER_MAX_PAYLOAD_BYTES;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How long a hello may take: the callee dials us back to check the ticket. */
-export const HELLO_TIMEOUT_MS = 5_000;
+export const HELLO_TIMEOUT_MS = 10_000;
 
 export const timerMs = (ms: number): number => Math.min(Math.max(ms, 0), MAX_TIMER_MS);
 export const messageOf = (err: unknown): string =>

@@ -46,7 +46,7 @@ export const PEER_MAX_CONNECTIONS_PER_IP = 32;
 /** Bytes of unfinished inbound frames across all connections. */
 export const PEER_INPUT_BUDGET_BYTES = 64 * 1024 * 1024;
 /** A connection must prove its caller's address (hello) this soon after opening. */
-export const PEER_HELLO_DEADLINE_MS = 5_000;
+export const PEER_HELLO_DEADLINE_MS = 10_000;
 /** A frame must finish arriving this long after its first byte. */
 export const PEER_FRAME_DEADLINE_MS = 10_000;
 /** Requests per second per peer (sustained) and the burst allowed above it. */
