@@ -15,6 +15,8 @@ import { type NodeProcess, startNodeProcess } from "./process.js";
 export type { ApiEndpoint } from "./endpoint.js";
 
 export interface ClusterOptions {
+  /** `pow_difficulty` in bits (default 8 here, 16 in a node's defaults). */
+  powDifficulty?: number;
   /** `stabilize_interval_ms` (fix-fingers at half, predecessor check and repair at twice). */
   stabilizeMs?: number;
   replication?: number;
@@ -114,6 +116,9 @@ export class Cluster {
       `api_address = 127.0.0.1:${apiPort}`,
       `p2p_address = 127.0.0.1:${p2pPort}`,
       `log_level = ${o.logLevel ?? "info"}`,
+      // Admission runs its whole protocol; a lighter puzzle lets ten processes per test
+      // join in time on two shared cores (the default is exercised by testnet and CLI tests).
+      `pow_difficulty = ${o.powDifficulty ?? 8}`,
     ];
     if (bootstrappers.length > 0) lines.push(`bootstrapper = ${bootstrappers.join(",")}`);
     if (o.stabilizeMs !== undefined) lines.push(`stabilize_interval_ms = ${o.stabilizeMs}`);
