@@ -8,8 +8,10 @@
 //   summary ends it (two small messages: the idle cost). Otherwise the replica
 //   answers its 64 bucket hashes; for each differing bucket the owner lists
 //   (key, version, digest) and the replica returns what it holds newer or the
-//   owner lacks, and names what it wants; the owner stores the first and
-//   pushes the second. Newest wins on both sides, so stale copies never spread.
+//   owner lacks, and names what it wants; the owner stores the first (what
+//   chord/record-rules.ts accepts: keys of the range asked for, versions and
+//   deadlines bounded) and pushes the second. Newest wins on both sides, so
+//   stale copies never spread.
 // - A replica remembers which ranges owners confirmed it serves (chord/handoff.ts).
 
 import type { Logger } from "../log.js";
@@ -154,7 +156,7 @@ export class AntiEntropy {
         { ...range, buckets: [...buckets], have },
         this.opts.transferTimeoutMs,
       );
-      this.stats.recordsPulled += data.storeBatch(diff.give);
+      this.stats.recordsPulled += await data.acceptGive(diff.give, peer, pred.id, table.self.id);
       const wanted = new Set(diff.want.map((k) => keyId(k)));
       const push = inBuckets.filter(([id]) => wanted.has(id));
       await data.push(peer, push);

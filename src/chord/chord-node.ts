@@ -94,8 +94,16 @@ export class ChordNode {
     const owns = (pos: Id) =>
       table.owns(pos) &&
       (table.alone ? this.unifier.lostCount === 0 : this.stabilizer.predConfirmed);
+    const directory = this.directory;
+    const report = (from: PeerCaller, o: Offence, detail: string) => this.report(from, o, detail);
     const lookup = (pos: Id) => this.lookup(pos);
-    this.data = new DataPlane({ clock, log, table, call, owns }, opts);
+    // Membership checks of record senders ask the ring directly (a plain GetNode): they do
+    // their own checking through the neighbours, and run while the ring is in flux.
+    const ask = (pos: Id) => this.lookups.step(pos, 0);
+    this.data = new DataPlane(
+      { clock, log, table, call, owns, directory, lookup: ask, report },
+      opts,
+    );
     this.gate = new PeerGate(
       {
         clock,
@@ -112,7 +120,6 @@ export class ChordNode {
       opts.rpcTimeoutMs,
     );
     const data = this.data;
-    const directory = this.directory;
     this.lookups = new Lookups({ clock, log, table, directory, call, guard: deps.guard }, opts);
     this.stats = this.lookups.stats;
     this.ae = new AntiEntropy({ clock, log, table, call, data }, opts);
@@ -414,16 +421,16 @@ export class ChordNode {
         return {};
       },
       getValue: async ({ key }) => this.data.localAnswer(key, this.serves),
-      insertValue: async ({ key, rec }) =>
-        this.data.insertAsOwner(key, rec, true, keyPosition(key)),
-      storeReplicas: async ({ entries }) => ({ stored: this.data.storeBatch(entries) }),
+      insertValue: async ({ key, rec }, from) =>
+        this.data.insertAsOwner(key, rec, keyPosition(key), from),
+      storeReplicas: async ({ entries }, from) => this.data.acceptReplicas(entries, from),
       splitNode: async (_, from) => {
         const newcomer = this.admittedPredecessor(from);
         if (
           t.predecessor?.id !== newcomer.id &&
           !between(t.predecessor?.id ?? t.self.id, newcomer.id, t.self.id)
         ) {
-          // Not scored: honest concurrent joins send this too (two joiners, one range).
+          this.report(from, "impossibleClaim", "splitNode from a node that is not our predecessor");
           throw new Error("you are not between my predecessor and me");
         }
         // Adopt the newcomer first, so writes for its range stop being taken here as owner.

@@ -6,17 +6,25 @@
 //   while the remaining copies finish in the background.
 // - Newest wins per key (store/store.ts): a copy never replaces a newer one.
 // - Join: the successor pushes the newcomer every record outside
-//   (newcomer, self]. Leave: every record goes to the successor first.
+//   (newcomer, self] within its window. Leave: every record within the
+//   successor's window goes to it, the few stranded beyond through their owners.
 // - Freshness: after a pause or after being cut off the node is not fresh: it
 //   answers as a plain holder (never as owner) until anti-entropy has run once
 //   with its replicas (chord/anti-entropy.ts).
+// - Records from peers pass chord/record-rules.ts first: versions bounded by
+//   our clock plus 60 s, deadlines clamped to receipt + max_store_duration,
+//   and (storeReplicas, anti-entropy `give`) only keys this node serves from
+//   a sender in a position to send them. InsertValue stores only at the fresh
+//   owner by a confirmed predecessor: there is no non-strict path.
 // Deadlines are absolute, so no copy ever extends a TTL.
 
 import type { Logger } from "../log.js";
-import type { Clock } from "../ports.js";
+import type { Clock, Offence, PeerCaller } from "../ports.js";
+import type { RingDirectory } from "../ring/directory.js";
 import { type Id, keyPosition } from "../ring/id.js";
 import { betweenRightIncl } from "../ring/interval.js";
-import type { Peer, RoutingTable } from "../ring/routing-table.js";
+import { hostOf } from "../ring/ip-group.js";
+import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
 import { type KeyId, keyBytes, keyId, type PutOutcome, Store } from "../store/store.js";
 import { recordDigest, type Summarizable } from "../store/summary.js";
 import { VersionClock } from "../store/version.js";
@@ -28,9 +36,11 @@ import {
   type WireEntry,
   type WireRecord,
 } from "../wire/peer.js";
+import type { Lookup } from "./entry.js";
 import { Expirer } from "./expirer.js";
 import type { ChordOptions } from "./options.js";
 import { awaitQuorum, majority } from "./quorum.js";
+import { futureText, judge, RecordRules, ringKnows } from "./record-rules.js";
 
 export interface ChordRecord extends Summarizable {
   readonly value: Buffer;
@@ -52,11 +62,17 @@ export interface DataDeps {
   call: Caller;
   /** Whether this node may act as owner of `pos` (it owns it by a confirmed predecessor). */
   owns: (pos: Id) => boolean;
+  /** The location cache: with the routing table, this node's view of the ring. */
+  directory: RingDirectory;
+  /** GetNode through the ring: checks a sender of records never heard of. */
+  lookup?: (pos: Id) => Promise<Lookup>;
+  /** Misbehaviour found in a peer's records (misbehaviour scores). */
+  report?: (from: PeerCaller, offence: Offence, detail: string) => void;
 }
 
 const BATCH_BYTES = 2 * 1024 * 1024;
-/** Versions more than this far ahead of our clock are not trusted to move it. */
-const MAX_VERSION_SKEW_MS = 60_000;
+/** Stranded records a leaving node writes through their owners, at most. */
+const MAX_LEAVE_INSERTS = 256;
 
 export const toWire = (rec: ChordRecord): WireRecord => ({
   value: rec.value,
@@ -68,6 +84,7 @@ export const toWire = (rec: ChordRecord): WireRecord => ({
 export class DataPlane {
   readonly store: Store<ChordRecord>;
   readonly versions = new VersionClock();
+  readonly rules: RecordRules;
   private readonly expirer: Expirer;
   /** Bumped on every change of the store: summaries are cached per generation. */
   private gen = 0;
@@ -79,6 +96,19 @@ export class DataPlane {
     private readonly opts: ChordOptions,
   ) {
     this.store = new Store<ChordRecord>(opts.storeQuotaBytes);
+    const lookup = deps.lookup;
+    const neighbours = (p: Peer) => deps.call(p, "getNeighbours", {}, opts.rpcTimeoutMs);
+    this.rules = new RecordRules(
+      {
+        clock: deps.clock,
+        table: deps.table,
+        directory: deps.directory,
+        ...(lookup === undefined
+          ? {}
+          : { isMember: (p) => ringKnows(p, lookup, neighbours, (q) => this.rules.knows(q)) }),
+      },
+      opts,
+    );
     this.expirer = new Expirer({ store: this.store, clock: deps.clock }, () => this.gen++);
   }
 
@@ -137,38 +167,69 @@ export class DataPlane {
 
   /**
    * As the responsible node: store, copy to the replica set, and report the
-   * write stored once a majority of the set holds it. With `strict`, a node
-   * that does not own the key (or is not fresh) stores nothing.
+   * write stored once a majority of the set holds it. A node that does not own
+   * the key by a confirmed predecessor, or is not fresh, stores nothing; nor
+   * does any node a version past the clock plus the skew (reported when a
+   * peer sent it). `from`: the peer that sent it, if any.
    */
   async insertAsOwner(
     key: Buffer,
     rec: WireRecord,
-    strict: boolean,
     pos = keyPosition(key),
+    from?: PeerCaller,
   ): Promise<RpcRes<"insertValue">> {
     const owner = this.deps.owns(pos) && this.isFresh;
-    if (strict && !owner) return { stored: false, owner };
-    const outcome = this.storeOne(keyId(key), rec, pos);
+    const ok = this.rules.bounded(rec);
+    if (ok === undefined) {
+      if (from !== undefined)
+        this.deps.report?.(from, "impossibleClaim", `insertValue: ${futureText(1)}`);
+      return { stored: false, owner };
+    }
+    if (!owner) return { stored: false, owner };
+    const outcome = this.storeOne(keyId(key), ok, pos);
     // A newer version is already here: this write was superseded by a concurrent one.
     if (outcome === "stale") return { stored: true, owner };
     if (outcome !== "stored" && outcome !== "same") return { stored: false, owner };
-    const peers = this.replicaPeers(rec.replication);
-    const entries = [{ key, rec }];
+    const peers = this.replicaPeers(ok.replication);
+    const entries = [{ key, rec: ok }];
     const acks = peers.map((p) =>
       this.deps
         .call(p, "storeReplicas", { entries }, this.opts.rpcTimeoutMs)
-        .then(() => true)
+        .then((res) => (res.refused ?? 0) === 0)
         .catch(() => false),
     );
     const need = majority(peers.length + 1) - 1;
     return { stored: await awaitQuorum(acks, need), owner };
   }
 
-  /** Stores a batch of copies (replication, repair, handover); returns how many were new. */
+  /** StoreReplicas from a peer: what the rules accept is stored, the rest refused and counted. */
+  async acceptReplicas(
+    entries: readonly WireEntry[],
+    from: PeerCaller,
+  ): Promise<RpcRes<"storeReplicas">> {
+    const screened = await this.rules.screen(entries, peerAt(from.addr));
+    judge(this.deps, from, screened, "storeReplicas");
+    const stored = this.storeBatch(screened.accepted);
+    const refused = entries.length - screened.accepted.length;
+    return refused === 0 ? { stored } : { stored, refused };
+  }
+
+  /** Anti-entropy `give` from replica `from`, asked for (lo, hi]: returns how many were new. */
+  async acceptGive(entries: readonly WireEntry[], from: Peer, lo: Id, hi: Id): Promise<number> {
+    const screened = await this.rules.screen(entries, from, { lo, hi });
+    const caller = { addr: from.addr, ip: hostOf(from.addr) ?? from.addr };
+    judge(this.deps, caller, screened, "syncBuckets give");
+    return this.storeBatch(screened.accepted);
+  }
+
+  /** Stores records (ours, or accepted by the rules), bounded again; returns how many were new. */
   storeBatch(entries: readonly WireEntry[]): number {
+    const now = this.deps.clock.now();
     let stored = 0;
     for (const e of entries) {
-      if (this.storeOne(keyId(e.key), e.rec, keyPosition(e.key)) === "stored") stored++;
+      const rec = this.rules.bounded(e.rec, now);
+      if (rec === undefined) continue;
+      if (this.storeOne(keyId(e.key), rec, keyPosition(e.key)) === "stored") stored++;
     }
     return stored;
   }
@@ -182,9 +243,10 @@ export class DataPlane {
     }
   }
 
+  /** Stores one record already bounded by the rules (record-rules.ts). */
   private storeOne(id: KeyId, rec: WireRecord, pos: Id): PutOutcome {
     const now = this.deps.clock.now();
-    if (rec.version <= (now + MAX_VERSION_SKEW_MS) * 1000) this.versions.observe(rec.version);
+    this.versions.observe(rec.version);
     const key = keyBytes(id);
     const outcome = this.store.put(
       id,
@@ -205,22 +267,46 @@ export class DataPlane {
     return outcome;
   }
 
-  /** Join: push `newcomer` every record that is no longer ours, i.e. outside (newcomer, self]. */
+  /**
+   * Join: push `newcomer` every record that is no longer ours, i.e. outside
+   * (newcomer, self], and within its window (the rest would be refused there:
+   * stranded records stay here for the handoff).
+   */
   async splitTo(newcomer: Peer): Promise<number> {
     const self = this.deps.table.self.id;
-    const moving = this.live().filter(([, rec]) => !betweenRightIncl(newcomer.id, rec.pos, self));
+    const rank = this.rules.ranks();
+    const moving = this.live().filter(
+      ([, rec]) =>
+        !betweenRightIncl(newcomer.id, rec.pos, self) &&
+        this.rules.inWindow(newcomer.id, rec.pos, rank),
+    );
     await this.push(newcomer, moving);
     return moving.length;
   }
 
-  /** Leave: hand every record to the first successor that takes it. */
+  /**
+   * Leave: hand every record to the first successor that takes it. Records
+   * outside that successor's window (stranded here, not yet handed off) go
+   * through their owners as InsertValue instead (at most MAX_LEAVE_INSERTS);
+   * the rest are counted as left behind.
+   */
   async handOverAll(): Promise<number> {
     const all = this.live();
     if (all.length === 0) return 0;
     for (const succ of this.deps.table.successors) {
+      const rank = this.rules.ranks();
+      const near = all.filter(([, rec]) => this.rules.inWindow(succ.id, rec.pos, rank));
       try {
-        await this.push(succ, all);
-        return all.length;
+        const refused = await this.push(succ, near);
+        const far = all.filter(([, rec]) => !this.rules.inWindow(succ.id, rec.pos, rank));
+        const through = await this.throughOwners(far.slice(0, MAX_LEAVE_INSERTS));
+        const behind = far.length - through + refused;
+        if (behind > 0)
+          this.deps.log.warn(
+            { peer: succ.addr, records: behind },
+            "records not handed over: outside the successor's window, or refused",
+          );
+        return near.length - refused + through;
       } catch (err) {
         this.deps.log.warn(
           { peer: succ.addr, reason: (err as Error).message },
@@ -231,16 +317,38 @@ export class DataPlane {
     throw new Error(`could not hand over ${all.length} records: no successor took them`);
   }
 
-  /** Sends records in batches bounded in count and bytes; throws if a batch fails. */
-  async push(peer: Peer, records: readonly [KeyId, ChordRecord][]): Promise<void> {
+  /** Writes records through their owners (GetNode each), as InsertValue; returns how many took. */
+  private async throughOwners(records: readonly [KeyId, ChordRecord][]): Promise<number> {
+    const lookup = this.deps.lookup;
+    if (lookup === undefined) return 0;
+    let took = 0;
+    for (const r of records) {
+      const found = await lookup(r[1].pos).catch(() => undefined);
+      if (found !== undefined) took += (await this.insertAt(found.node, [r])).length;
+    }
+    return took;
+  }
+
+  /**
+   * Sends records in batches bounded in count and bytes; throws if a batch
+   * fails. Returns how many entries the peer refused (record-rules.ts).
+   */
+  async push(peer: Peer, records: readonly [KeyId, ChordRecord][]): Promise<number> {
     let batch: WireEntry[] = [];
     let bytes = 0;
+    let refused = 0;
     const flush = async () => {
       if (batch.length === 0) return;
       const entries = batch;
       batch = [];
       bytes = 0;
-      await this.deps.call(peer, "storeReplicas", { entries }, this.opts.transferTimeoutMs);
+      const res = await this.deps.call(
+        peer,
+        "storeReplicas",
+        { entries },
+        this.opts.transferTimeoutMs,
+      );
+      refused += res.refused ?? 0;
     };
     for (const [id, rec] of records) {
       if (batch.length >= PEER_MAX_BATCH_ENTRIES || bytes + rec.value.length > BATCH_BYTES)
@@ -249,6 +357,29 @@ export class DataPlane {
       bytes += rec.value.length + 64;
     }
     await flush();
+    return refused;
+  }
+
+  /**
+   * Hands records to `owner` one by one as InsertValue, as an entry node
+   * would: for a holder too far from their range to push them (handoff.ts).
+   * Returns those the owner reported stored; stops at the first call that
+   * fails (the owner is unreachable: the rest would wait out the same timeout).
+   */
+  async insertAt(
+    owner: Peer,
+    records: readonly [KeyId, ChordRecord][],
+  ): Promise<[KeyId, ChordRecord][]> {
+    const took: [KeyId, ChordRecord][] = [];
+    for (const [id, rec] of records) {
+      const body = { key: keyBytes(id), rec: toWire(rec), strict: true };
+      const res = await this.deps
+        .call(owner, "insertValue", body, this.opts.rpcTimeoutMs)
+        .catch(() => undefined);
+      if (res === undefined) break;
+      if (res.stored) took.push([id, rec]);
+    }
+    return took;
   }
 
   private warnQuota(now: number): void {

@@ -10,8 +10,10 @@
 //   its next GET unless an older value exists).
 // - GET: ask every member of the replica set (owner and `replication` - 1
 //   successors) at once; complete when all answered, or a majority answered
-//   and `readGraceMs` passed. The newest live version wins; members that
-//   answered with an older copy or none are repaired in the background.
+//   and `readGraceMs` passed. The newest live version wins (a version past
+//   our clock + 60 s never does, chord/record-rules.ts); when a member
+//   answered with an older copy or none, the owner is sent the newest as
+//   InsertValue in the background and copies it to its replica set.
 //   Answers of members that are not fresh (joining, or catching up after a
 //   pause) count for nothing but their copy: fewer than a majority of fresh
 //   answers is unavailable; the GET retries with the PUT's back-off (6
@@ -32,6 +34,7 @@ import type { Caller, DataPlane } from "./data-plane.js";
 import type { ChordOptions } from "./options.js";
 import { delay } from "./periodic.js";
 import { gatherAnswers, majority } from "./quorum.js";
+import { maxVersionAt } from "./record-rules.js";
 import { deadlineOf } from "./ttl.js";
 
 export interface Lookup {
@@ -151,7 +154,7 @@ export class EntryPath {
     const best = this.newest(heard);
     if (best !== undefined) {
       data.versions.observe(best.version);
-      this.repair(set, answers, key, best);
+      this.repair(set, answers, key, best, pos);
     }
     if (answered() < need()) {
       this.deps.log.debug(
@@ -184,7 +187,7 @@ export class EntryPath {
     pos: Id,
   ): Promise<RpcRes<"insertValue"> | undefined> {
     const { table, data, call } = this.deps;
-    if (target.id === table.self.id) return data.insertAsOwner(key, rec, true, pos);
+    if (target.id === table.self.id) return data.insertAsOwner(key, rec, pos);
     return call(target, "insertValue", { key, rec, strict: true }, this.opts.rpcTimeoutMs).catch(
       () => undefined,
     );
@@ -201,31 +204,43 @@ export class EntryPath {
     return gatherAnswers(clock, calls, majority(set.length), this.opts.readGraceMs, fresh);
   }
 
+  /** The newest live copy heard; a version past our clock plus the skew never counts. */
   private newest(answers: readonly (Answer | undefined)[]): WireRecord | undefined {
     const now = this.deps.clock.now();
     let best: WireRecord | undefined;
     for (const a of answers) {
       const rec = a?.rec;
-      if (rec == null || now > rec.deadline) continue;
+      if (rec == null || now > rec.deadline || rec.version > maxVersionAt(now)) continue;
       if (best === undefined || supersedes(rec, best)) best = rec;
     }
     return best;
   }
 
-  /** Read repair: members that answered with an older copy, or none, get the newest. */
+  /**
+   * Read repair: when a member answered with an older copy, or none, the
+   * newest goes to the owner (the set's first member) as InsertValue, and the
+   * owner copies it to its replica set: only the owner and its neighbours
+   * may push copies to a replica (chord/record-rules.ts).
+   */
   private repair(
     set: readonly Peer[],
     answers: readonly (Answer | undefined)[],
     key: Buffer,
     best: WireRecord,
+    pos: Id,
   ): void {
     const { table, data, call } = this.deps;
-    set.forEach((peer, i) => {
-      const a = answers[i];
-      if (a === undefined || (a.rec != null && !supersedes(best, a.rec))) return;
-      const entries = [{ key, rec: best }];
-      if (peer.id === table.self.id) data.storeBatch(entries);
-      else void call(peer, "storeReplicas", { entries }, this.opts.rpcTimeoutMs).catch(() => 0);
-    });
+    const owner = set[0];
+    const stale = (a: Answer | undefined) =>
+      a !== undefined && (a.rec == null || supersedes(best, a.rec));
+    if (owner === undefined || !answers.some(stale)) return;
+    if (owner.id === table.self.id) void data.insertAsOwner(key, best, pos);
+    else
+      void call(
+        owner,
+        "insertValue",
+        { key, rec: best, strict: true },
+        this.opts.rpcTimeoutMs,
+      ).catch(() => undefined);
   }
 }

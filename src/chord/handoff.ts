@@ -8,13 +8,17 @@
 // one lookup covers every record up to the owner found. If this node is not
 // among the record's first `replication` holders, the record is pushed to
 // those holders (newest wins there) and dropped here only once a majority of
-// them took it, as a write would be.
+// them took it (none refused it), as a write would be. Records whose range is
+// too far from this node for its holders to take them from here
+// (chord/record-rules.ts), and any a holder refused, go to the owner as
+// InsertValue instead, one by one, and each is dropped once the owner reports
+// it stored (the owner copies it to its replica set).
 
 import type { Logger } from "../log.js";
 import type { Clock } from "../ports.js";
 import type { Id } from "../ring/id.js";
 import { between, betweenRightIncl } from "../ring/interval.js";
-import type { RoutingTable } from "../ring/routing-table.js";
+import type { Peer, RoutingTable } from "../ring/routing-table.js";
 import type { KeyId } from "../store/store.js";
 import type { AntiEntropy } from "./anti-entropy.js";
 import type { ChordRecord, DataPlane } from "./data-plane.js";
@@ -62,24 +66,57 @@ export class Handoff {
         ([, rec]) => !holders.slice(0, rec.replication).some((p) => p.id === table.self.id),
       );
       if (stranded.length === 0 || found.node.id === table.self.id) continue;
-      const copies = Math.max(...stranded.map(([, rec]) => rec.replication));
-      const to = holders.slice(0, copies);
-      const took = await Promise.all(
-        to.map((p) =>
-          data.push(p, stranded).then(
-            () => true,
-            () => false,
-          ),
-        ),
-      );
-      if (took.filter(Boolean).length < majority(to.length)) continue;
-      data.drop(stranded);
-      this.handedOff += stranded.length;
-      this.deps.log.info(
-        { records: stranded.length, to: found.node.addr },
-        "handed stranded records to their replica set",
-      );
+      const rank = data.rules.ranks();
+      const near = stranded.filter(([, rec]) => data.rules.inWindow(table.self.id, rec.pos, rank));
+      const far = stranded.filter(([, rec]) => !data.rules.inWindow(table.self.id, rec.pos, rank));
+      // Records a holder refused (its view puts us out of position) go through the owner too.
+      const refused = near.length > 0 && (await this.pushNear(near, holders, found.node));
+      const viaOwner = refused ? stranded : far;
+      if (viaOwner.length > 0) await this.throughOwner(viaOwner, found.node);
     }
+  }
+
+  /**
+   * Pushes records to their holders; drops them here once a majority took them
+   * all. Returns whether any holder refused some (record-rules.ts).
+   */
+  private async pushNear(
+    stranded: [KeyId, ChordRecord][],
+    holders: readonly Peer[],
+    owner: Peer,
+  ): Promise<boolean> {
+    const { data, log } = this.deps;
+    const copies = Math.max(...stranded.map(([, rec]) => rec.replication));
+    const to = holders.slice(0, copies);
+    const refused = await Promise.all(
+      to.map((p) =>
+        data.push(p, stranded).then(
+          (n) => n,
+          () => undefined,
+        ),
+      ),
+    );
+    if (refused.some((n) => n !== undefined && n > 0)) return true;
+    if (refused.filter((n) => n === 0).length < majority(to.length)) return false;
+    data.drop(stranded);
+    this.handedOff += stranded.length;
+    log.info(
+      { records: stranded.length, to: owner.addr },
+      "handed stranded records to their replica set",
+    );
+    return false;
+  }
+
+  /** Writes records through their owner as InsertValue; drops those it stored. */
+  private async throughOwner(records: [KeyId, ChordRecord][], owner: Peer): Promise<void> {
+    const took = await this.deps.data.insertAt(owner, records);
+    this.deps.data.drop(took);
+    this.handedOff += took.length;
+    if (took.length > 0)
+      this.deps.log.info(
+        { records: took.length, to: owner.addr },
+        "handed stranded records to their owner",
+      );
   }
 
   /** Records outside our own range that no owner confirmed recently, clockwise from us. */

@@ -22,6 +22,18 @@ export class RingDirectory {
     this.ids.splice(this.lowerBound(peer.id), 0, peer.id);
   }
 
+  has(id: Id): boolean {
+    return this.peers.has(id);
+  }
+
+  /** How many known nodes lie in [from, to) clockwise (none when from === to). */
+  countIn(from: Id, to: Id): number {
+    if (from === to) return 0;
+    const a = this.lowerBound(from);
+    const b = this.lowerBound(to);
+    return from < to ? b - a : this.ids.length - a + b;
+  }
+
   remove(id: Id): void {
     if (!this.peers.delete(id)) return;
     this.ids.splice(this.lowerBound(id), 1);

@@ -86,18 +86,27 @@ export const RPC = {
       succs: Type.Optional(Succs),
     }),
   },
-  /** Store at the responsible node, which replicates to its successors. */
-  /** With `strict`, a callee that does not own the key stores nothing and says so. */
+  /**
+   * Store at the responsible node, which replicates to its successors. A callee that does
+   * not own the key (or is not fresh) stores nothing and says so; `strict` is ignored
+   * (always strict; kept for older senders).
+   */
   insertValue: {
     t: 6,
     req: Type.Object({ key: Key, rec: WireRecord, strict: Type.Optional(Type.Boolean()) }),
     res: Type.Object({ stored: Type.Boolean(), owner: Type.Boolean() }),
   },
-  /** Bulk copy: replication, repair, handover on join and leave. */
+  /**
+   * Bulk copy: replication, repair, handover on join and leave. `refused`: entries the
+   * callee's rules refused (chord/record-rules.ts); absent means none.
+   */
   storeReplicas: {
     t: 7,
     req: Type.Object({ entries: Type.Array(Entry, { maxItems: PEER_MAX_BATCH_ENTRIES }) }),
-    res: Type.Object({ stored: Type.Integer({ minimum: 0 }) }),
+    res: Type.Object({
+      stored: Type.Integer({ minimum: 0 }),
+      refused: Type.Optional(Type.Integer({ minimum: 0 })),
+    }),
   },
   /** A joining node (the caller, admitted by proof-of-work) asks its successor for its new range. */
   splitNode: {
