@@ -6,8 +6,8 @@
 //   while the remaining copies finish in the background.
 // - Newest wins per key (store/store.ts): a copy never replaces a newer one.
 // - Join: the successor pushes the newcomer every record outside
-//   (newcomer, self] within its window. Leave: every record within the
-//   successor's window goes to it, the few stranded beyond through their owners.
+//   (newcomer, self] near it. Leave: every record near the successor goes to
+//   it, the few stranded beyond through their owners (near: record-rules.ts).
 // - Freshness: after a pause or after being cut off the node is not fresh: it
 //   answers as a plain holder (never as owner) until anti-entropy has run once
 //   with its replicas (chord/anti-entropy.ts).
@@ -269,7 +269,7 @@ export class DataPlane {
 
   /**
    * Join: push `newcomer` every record that is no longer ours, i.e. outside
-   * (newcomer, self], and within its window (the rest would be refused there:
+   * (newcomer, self] and near it (record-rules.ts; the rest would be refused there:
    * stranded records stay here for the handoff).
    */
   async splitTo(newcomer: Peer): Promise<number> {
@@ -278,7 +278,7 @@ export class DataPlane {
     const moving = this.live().filter(
       ([, rec]) =>
         !betweenRightIncl(newcomer.id, rec.pos, self) &&
-        this.rules.inWindow(newcomer.id, rec.pos, rank),
+        this.rules.near(newcomer.id, rec.pos, rank),
     );
     await this.push(newcomer, moving);
     return moving.length;
@@ -286,7 +286,7 @@ export class DataPlane {
 
   /**
    * Leave: hand every record to the first successor that takes it. Records
-   * outside that successor's window (stranded here, not yet handed off) go
+   * not near that successor (stranded here, not yet handed off) go
    * through their owners as InsertValue instead (at most MAX_LEAVE_INSERTS);
    * the rest are counted as left behind.
    */
@@ -295,16 +295,16 @@ export class DataPlane {
     if (all.length === 0) return 0;
     for (const succ of this.deps.table.successors) {
       const rank = this.rules.ranks();
-      const near = all.filter(([, rec]) => this.rules.inWindow(succ.id, rec.pos, rank));
+      const near = all.filter(([, rec]) => this.rules.near(succ.id, rec.pos, rank));
       try {
         const refused = await this.push(succ, near);
-        const far = all.filter(([, rec]) => !this.rules.inWindow(succ.id, rec.pos, rank));
+        const far = all.filter(([, rec]) => !this.rules.near(succ.id, rec.pos, rank));
         const through = await this.throughOwners(far.slice(0, MAX_LEAVE_INSERTS));
         const behind = far.length - through + refused;
         if (behind > 0)
           this.deps.log.warn(
             { peer: succ.addr, records: behind },
-            "records not handed over: outside the successor's window, or refused",
+            "records not handed over: not near the successor, or refused",
           );
         return near.length - refused + through;
       } catch (err) {

@@ -11,9 +11,10 @@
 // - GET: ask every member of the replica set (owner and `replication` - 1
 //   successors) at once; complete when all answered, or a majority answered
 //   and `readGraceMs` passed. The newest live version wins (a version past
-//   our clock + 60 s never does, chord/record-rules.ts); when a member
-//   answered with an older copy or none, the owner is sent the newest as
-//   InsertValue in the background and copies it to its replica set.
+//   our clock + 60 s never does, chord/record-rules.ts); members that
+//   answered with an older copy or none get the newest in the background:
+//   from this node when it lies near the key (rank < r), else through the
+//   owner (InsertValue, which the owner copies to its replica set).
 //   Answers of members that are not fresh (joining, or catching up after a
 //   pause) count for nothing but their copy: fewer than a majority of fresh
 //   answers is unavailable; the GET retries with the PUT's back-off (6
@@ -217,10 +218,11 @@ export class EntryPath {
   }
 
   /**
-   * Read repair: when a member answered with an older copy, or none, the
-   * newest goes to the owner (the set's first member) as InsertValue, and the
-   * owner copies it to its replica set: only the owner and its neighbours
-   * may push copies to a replica (chord/record-rules.ts).
+   * Read repair: members that answered with an older copy, or none, get the
+   * newest. This node pushes it to them itself when it lies near the key
+   * (chord/record-rules.ts: members take copies only from nodes near the
+   * key); otherwise the owner (the set's first member) is sent it as
+   * InsertValue and copies it to its replica set.
    */
   private repair(
     set: readonly Peer[],
@@ -230,17 +232,21 @@ export class EntryPath {
     pos: Id,
   ): void {
     const { table, data, call } = this.deps;
-    const owner = set[0];
     const stale = (a: Answer | undefined) =>
       a !== undefined && (a.rec == null || supersedes(best, a.rec));
+    const owner = set[0];
     if (owner === undefined || !answers.some(stale)) return;
-    if (owner.id === table.self.id) void data.insertAsOwner(key, best, pos);
-    else
-      void call(
-        owner,
-        "insertValue",
-        { key, rec: best, strict: true },
-        this.opts.rpcTimeoutMs,
-      ).catch(() => undefined);
+    const entries = [{ key, rec: best }];
+    if (data.rules.near(table.self.id, pos)) {
+      set.forEach((peer, i) => {
+        if (!stale(answers[i])) return;
+        if (peer.id === table.self.id) data.storeBatch(entries);
+        else void call(peer, "storeReplicas", { entries }, this.opts.rpcTimeoutMs).catch(() => 0);
+      });
+    } else if (owner.id === table.self.id) void data.insertAsOwner(key, best, pos);
+    else {
+      const body = { key, rec: best, strict: true };
+      void call(owner, "insertValue", body, this.opts.rpcTimeoutMs).catch(() => undefined);
+    }
   }
 }

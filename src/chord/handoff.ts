@@ -67,8 +67,8 @@ export class Handoff {
       );
       if (stranded.length === 0 || found.node.id === table.self.id) continue;
       const rank = data.rules.ranks();
-      const near = stranded.filter(([, rec]) => data.rules.inWindow(table.self.id, rec.pos, rank));
-      const far = stranded.filter(([, rec]) => !data.rules.inWindow(table.self.id, rec.pos, rank));
+      const near = stranded.filter(([, rec]) => data.rules.near(table.self.id, rec.pos, rank));
+      const far = stranded.filter(([, rec]) => !data.rules.near(table.self.id, rec.pos, rank));
       // Records a holder refused (its view puts us out of position) go through the owner too.
       const refused = near.length > 0 && (await this.pushNear(near, holders, found.node));
       const viaOwner = refused ? stranded : far;

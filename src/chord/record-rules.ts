@@ -28,6 +28,10 @@
 //   (`give`), the successor to its new predecessor (split), a leaving node to
 //   its successor, and a holder pushed out of the window by joins handing a
 //   stranded record back. A `give` must also lie in the range asked for.
+//   Senders are stricter with themselves: they push a record directly only
+//   where their own view ranks sender and receiver below r (near()); else
+//   (a read repair from an entry node far from the key, a stranded record
+//   far away) it goes through the owner as InsertValue.
 // - A sender this node never heard of (a replica need not know its owner's
 //   predecessors; a predecessor lost to a timeout may still hand over its
 //   range) is checked once: it is a member when GetNode(its ID) names it or
@@ -156,9 +160,13 @@ export class RecordRules {
     };
   }
 
-  /** Whether `x` lies within the window of `pos` by this node's view. */
-  inWindow(x: Id, pos: Id, rank = this.ranks()): boolean {
-    return rank(x, pos) < this.window;
+  /**
+   * Whether this node, sending, counts `x` near `pos`: rank < r by its own view.
+   * Senders push copies only between near nodes; receivers take them up to W,
+   * so the margin absorbs the difference between two honest views.
+   */
+  near(x: Id, pos: Id, rank = this.ranks()): boolean {
+    return rank(x, pos) < this.opts.successorListLength;
   }
 
   /**
