@@ -40,7 +40,7 @@ import type { Lookup } from "./entry.js";
 import { Expirer } from "./expirer.js";
 import type { ChordOptions } from "./options.js";
 import { awaitQuorum, majority } from "./quorum.js";
-import { futureText, judge, RecordRules, ringKnows } from "./record-rules.js";
+import { futureText, judge, RecordRules } from "./record-rules.js";
 
 export interface ChordRecord extends Summarizable {
   readonly value: Buffer;
@@ -96,17 +96,8 @@ export class DataPlane {
     private readonly opts: ChordOptions,
   ) {
     this.store = new Store<ChordRecord>(opts.storeQuotaBytes);
-    const lookup = deps.lookup;
-    const neighbours = (p: Peer) => deps.call(p, "getNeighbours", {}, opts.rpcTimeoutMs);
-    this.rules = new RecordRules(
-      {
-        clock: deps.clock,
-        table: deps.table,
-        directory: deps.directory,
-        ...(lookup === undefined
-          ? {}
-          : { isMember: (p) => ringKnows(p, lookup, neighbours, (q) => this.rules.knows(q)) }),
-      },
+    this.rules = RecordRules.over(
+      { ...deps, neighbours: (p) => deps.call(p, "getNeighbours", {}, opts.rpcTimeoutMs) },
       opts,
     );
     this.expirer = new Expirer({ store: this.store, clock: deps.clock }, () => this.gen++);

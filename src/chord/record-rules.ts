@@ -37,7 +37,11 @@
 //   range) is checked once: it is a member when GetNode(its ID) names it or
 //   lists it among the owner's successors, when the node GetNode names (its
 //   successor, if it joined a moment ago) names it as a neighbour, or when a
-//   node we know that it names as predecessor or successor names it back.
+//   node we know that it names as predecessor or successor names it back. It
+//   is no member only when the ring leaves no room for it: the owner O of its
+//   ID has a predecessor X that names O as successor, and its ID lies in
+//   (X, O] (or O is this node, with a confirmed predecessor). Anything else
+//   is no verdict (views in flux, as while a ring forms): refused unreported.
 //   At most VERIFY_IN_FLIGHT checks run at once, each within half an RPC
 //   timeout. A member found, and any sender records were taken from, stays
 //   known for VERIFIED_MS; a sender found to be no member is refused without
@@ -96,10 +100,10 @@ export interface RulesDeps {
   table: RoutingTable;
   directory: RingDirectory;
   /**
-   * Whether the ring knows `p` as a member (see above); rejects when it cannot
-   * tell. Absent: senders never heard of are refused.
+   * Whether the ring knows `p` as a member (see above); undefined or a
+   * rejection when it cannot tell. Absent: senders never heard of are refused.
    */
-  isMember?: (p: Peer) => Promise<boolean>;
+  isMember?: (p: Peer) => Promise<boolean | undefined>;
 }
 
 /** One batch after the rules: what may be stored, and what was refused why. */
@@ -136,6 +140,27 @@ export class RecordRules {
     unchecked: 0,
     checks: 0,
   };
+
+  /** The rules of a node: senders checked through its lookups and GetNeighbours calls. */
+  static over(
+    deps: Omit<RulesDeps, "isMember"> &
+      Pick<RingAccess, "neighbours" | "owns"> & { lookup?: RingAccess["lookup"] },
+    opts: RecordLimits & Pick<ChordOptions, "rpcTimeoutMs">,
+  ): RecordRules {
+    const { lookup, neighbours, owns } = deps;
+    const base = { clock: deps.clock, table: deps.table, directory: deps.directory };
+    if (lookup === undefined) return new RecordRules(base, opts);
+    const self = deps.table.self;
+    const rules: RecordRules = new RecordRules(
+      {
+        ...base,
+        isMember: (p) =>
+          ringKnows(p, { self, lookup, neighbours, owns, known: (q) => rules.knows(q) }),
+      },
+      opts,
+    );
+    return rules;
+  }
 
   constructor(
     private readonly deps: RulesDeps,
@@ -280,28 +305,52 @@ export class RecordRules {
 
 type Neighbours = { pred: string | null; succs: readonly string[] };
 
+/** What a membership check may ask of the ring and of this node. */
+export interface RingAccess {
+  self: Peer;
+  /** GetNode from this node. */
+  lookup: (pos: Id) => Promise<{ node: Peer; succs: readonly Peer[] }>;
+  neighbours: (of: Peer) => Promise<Neighbours>;
+  /** Whether this node knows `q` (routing table, location cache). */
+  known: (q: Peer) => boolean;
+  /** Whether this node owns `pos` by a confirmed predecessor. */
+  owns: (pos: Id) => boolean;
+}
+
 /**
- * Membership as the ring knows it: GetNode(p's ID) names p or lists it among
- * the owner's successors; or the node it names lists p as a neighbour; or a
- * node we know that p names as its predecessor or successor names p back.
+ * Membership as the ring knows it. True when GetNode(p's ID) names p or lists
+ * it among the owner's successors, or the owner O it names lists p as a
+ * neighbour, or a node we know that p names as predecessor or successor names
+ * p back. False only when the ring leaves no room for p: O's range (X, O]
+ * holds p's ID and X names O as its successor (or O is this node, owning
+ * that range by a confirmed predecessor). Otherwise undefined: the views are
+ * in flux (a ring forming, a join not seen everywhere yet), so no verdict.
  */
-export async function ringKnows(
-  p: Peer,
-  lookup: (pos: Id) => Promise<{ node: Peer; succs: readonly Peer[] }>,
-  neighbours: (of: Peer) => Promise<Neighbours>,
-  known: (q: Peer) => boolean,
-): Promise<boolean> {
-  const names = (nb: Neighbours) => nb.pred === p.addr || nb.succs.includes(p.addr);
-  const found = await lookup(p.id);
-  if (found.node.id === p.id || found.succs.some((s) => s.id === p.id)) return true;
-  if (found.node.id !== p.id && names(await neighbours(found.node))) return true;
-  const claimed = await neighbours(p);
-  for (const addr of [claimed.pred, claimed.succs[0]]) {
-    if (addr == null || addr === found.node.addr) continue;
-    const q = peerAt(addr);
-    if (q.id !== p.id && known(q) && names(await neighbours(q))) return true;
+export async function ringKnows(p: Peer, ring: RingAccess): Promise<boolean | undefined> {
+  const names = (nb: Neighbours | undefined) =>
+    nb !== undefined && (nb.pred === p.addr || nb.succs.includes(p.addr));
+  const ask = (q: Peer) => ring.neighbours(q).catch(() => undefined);
+  const found = await ring.lookup(p.id);
+  const owner = found.node;
+  if (owner.id === p.id || found.succs.some((s) => s.id === p.id)) return true;
+  let refuted: boolean;
+  if (owner.id === ring.self.id) refuted = ring.owns(p.id);
+  else {
+    const nb = await ask(owner);
+    if (names(nb)) return true;
+    const x = nb?.pred == null ? undefined : peerAt(nb.pred);
+    refuted =
+      x !== undefined &&
+      betweenRightIncl(x.id, p.id, owner.id) &&
+      (await ask(x))?.succs[0] === owner.addr;
   }
-  return false;
+  const claimed = await ask(p);
+  for (const addr of [claimed?.pred, claimed?.succs[0]]) {
+    if (addr == null || addr === owner.addr) continue;
+    const q = peerAt(addr);
+    if (q.id !== p.id && ring.known(q) && names(await ask(q))) return true;
+  }
+  return refuted ? false : undefined;
 }
 
 function remember<V>(map: Map<string, V>, key: string, value: V): void {

@@ -258,8 +258,14 @@ describe("records from peers: a ring of three", () => {
     );
     assert.equal(await c.get(key), undefined);
 
-    // Control: the owner takes a write from any entry node, and copies it to its replicas.
-    const res = await hostile.call(owner.p2pAddress, "insertValue", { key, rec: rec("entry") });
+    // Control: the owner takes a write from any entry node, and copies it to its replicas
+    // (retried as an entry node does while the new ring settles its predecessor checks).
+    const write = rec("entry");
+    let res = { stored: false, owner: false };
+    for (let i = 0; i < 20 && !res.stored; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      res = await hostile.call(owner.p2pAddress, "insertValue", { key, rec: write });
+    }
     assert.deepEqual(res, { stored: true, owner: true });
     await everywhere(key, "entry");
     // The ring serves on: a client PUT wins and reaches every replica.

@@ -207,9 +207,16 @@ describe("record rules: position", () => {
   test("a sender never heard of is checked once: a member is accepted, a stranger not", async () => {
     const nodes = ring(12);
     const self = nodes[0]!;
-    const stranger = peerAt("203.0.113.9:7000");
     const member = nodes[1]!;
-    const joined = peerAt("203.0.113.10:7000"); // known only to its successor so far
+    // Outsiders whose IDs fall in another node's range than ours.
+    const outsider = (tag: string) => {
+      for (let port = 1; ; port++) {
+        const p = peerAt(`203.0.113.${tag}:${port}`);
+        if (holders(nodes, p.id)[0]!.id !== self.id) return p;
+      }
+    };
+    const stranger = outsider("9");
+    const joined = outsider("10"); // known only to its successor so far
     const clock = new ManualClock();
     const { table, directory } = view(
       nodes,
@@ -222,16 +229,27 @@ describe("record rules: position", () => {
       const node = pos === member.id ? member : holders(nodes, pos)[0]!;
       return { node, succs: [] };
     };
-    const neighbours = async (of: Peer) => ({
-      pred: of.id === holders(nodes, joined.id)[0]!.id ? joined.addr : null,
-      succs: [],
-    });
+    // A settled ring, except that the joined node's successor already names it.
+    const neighbours = async (of: Peer) => {
+      const at = nodes.findIndex((p) => p.id === of.id);
+      const pred = nodes[(at + nodes.length - 1) % nodes.length]!;
+      const succ = nodes[(at + 1) % nodes.length]!;
+      const named = of.id === holders(nodes, joined.id)[0]!.id ? joined : pred;
+      return { pred: named.addr, succs: [succ.addr] };
+    };
     const rules = new RecordRules(
       {
         clock,
         table,
         directory,
-        isMember: (p) => ringKnows(p, lookup, neighbours, (q) => directory.has(q.id)),
+        isMember: (p) =>
+          ringKnows(p, {
+            self,
+            lookup,
+            neighbours,
+            known: (q) => directory.has(q.id),
+            owns: () => false,
+          }),
       },
       OPTS,
     );
@@ -249,6 +267,39 @@ describe("record rules: position", () => {
     assert.equal(refused.stranger, 1);
     assert.equal((await rules.screen(entries, stranger)).stranger, 1);
     assert.equal(looked.length, 3, "no second check within the cool-down");
+  });
+
+  test("no verdict while views are in flux: refused, not counted as a stranger", async () => {
+    const nodes = ring(12);
+    const self = nodes[0]!;
+    const clock = new ManualClock();
+    const { table, directory } = view(nodes, self);
+    let port = 7000;
+    while (holders(nodes, peerAt(`198.51.100.7:${port}`).id)[0]!.id === self.id) port++;
+    const sender = peerAt(`198.51.100.7:${port}`);
+    const owner = holders(nodes, sender.id)[0]!;
+    // The owner's predecessor names another successor: a join in progress there.
+    const rules = new RecordRules(
+      {
+        clock,
+        table,
+        directory,
+        isMember: (p) =>
+          ringKnows(p, {
+            self,
+            lookup: async () => ({ node: owner, succs: [] }),
+            neighbours: async (of) =>
+              of.id === owner.id
+                ? { pred: nodes[(nodes.indexOf(owner) + 11) % 12]!.addr, succs: [] }
+                : { pred: null, succs: ["198.51.100.8:7000"] },
+            known: () => false,
+            owns: () => true,
+          }),
+      },
+      OPTS,
+    );
+    const s = await rules.screen([{ key: randomBytes(32), rec: record(clock.now()) }], sender);
+    assert.deepEqual([s.accepted.length, s.unchecked, s.stranger], [0, 1, 0]);
   });
 
   test("a sender that cannot be checked now is refused, not counted as a stranger", async () => {
