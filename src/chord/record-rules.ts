@@ -50,10 +50,10 @@
 //   is tried again after an RPC timeout.
 // - Reports, at most one per batch, only where no honest node is to blame:
 //   impossibleClaim if a version lay past the bound; else wrongAnswer if a
-//   give lay outside the range asked for, or the sender is no member of the
-//   ring. Keys this node does not serve and known senders outside the window
-//   are refused without a report: during churn and partitions two honest
-//   nodes' views of the ring differ.
+//   give lay outside the range asked for, or the ring leaves no room for the
+//   sender. Keys this node does not serve, known senders outside the window
+//   and senders without a verdict are refused without a report: during churn
+//   and partitions two honest nodes' views of the ring differ.
 
 import type { Logger } from "../log.js";
 import type { Clock, Offence, PeerCaller } from "../ports.js";
