@@ -11,10 +11,13 @@ import { progress, RingCluster } from "./ring-harness.js";
 
 const SIZES = (process.env.BENCH_FORMATION_SIZES ?? "100,1000").split(",").map(Number);
 const NODES_PER_PROCESS = 250;
+/** BENCH_FORMATION_POW overrides pow_difficulty (to separate the puzzle from the other checks). */
+const POW = process.env.BENCH_FORMATION_POW;
+const overrides = POW === undefined ? {} : { powDifficulty: Number(POW) };
 const TIMEOUT_MS = 240_000;
 
 export async function formationBench(runs: number): Promise<void> {
-  const config = defaultConfig();
+  const config = { ...defaultConfig(), ...overrides };
   const rows: string[] = [];
   for (const n of SIZES) {
     const joined: number[] = [];
@@ -25,7 +28,7 @@ export async function formationBench(runs: number): Promise<void> {
       const ring = await RingCluster.create(Math.max(1, Math.ceil(n / NODES_PER_PROCESS)));
       try {
         const tag = `formation N=${n} run ${run + 1}/${r}`;
-        const j = await ring.start(n, {}, "sequential", (k) => {
+        const j = await ring.start(n, overrides, "sequential", (k) => {
           if (k % 250 === 0) progress(`${tag}: ${k} joined`);
         });
         const c = await ring.waitConsistent(TIMEOUT_MS, 20, () => {});

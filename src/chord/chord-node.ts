@@ -4,7 +4,8 @@
 // (records and the owner's writes), anti-entropy.ts (replicas converge),
 // handoff.ts (stranded records), unify.ts (merging rings after a partition),
 // pause-watch.ts (catching up after a pause), join.ts (joining through any member),
-// lookup.ts (GetNode, and the lookups this node starts, which check their answers).
+// lookup.ts (GetNode, and the lookups this node starts, which check their answers),
+// handlers.ts (what peers ask of us).
 // A failed call removes the peer from every table at once (routed around) and
 // remembers it as lost.
 
@@ -15,20 +16,19 @@ import {
   PeerCallError,
   type PeerCaller,
   type PeerGuard,
-  type PeerHandlers,
   type PeerTransport,
   type PutRequest,
 } from "../ports.js";
 import { RingDirectory } from "../ring/directory.js";
-import { type Id, keyPosition } from "../ring/id.js";
-import { between } from "../ring/interval.js";
+import type { Id } from "../ring/id.js";
 import { hostOf, ipGroup } from "../ring/ip-group.js";
 import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
 import type { RpcName, RpcReq, RpcRes } from "../wire/peer.js";
-import { ADMISSION_REQUIRED, Admission } from "./admission.js";
+import { Admission } from "./admission.js";
 import { AntiEntropy } from "./anti-entropy.js";
 import { DataPlane } from "./data-plane.js";
 import { EntryPath, type Lookup } from "./entry.js";
+import { type NodeState, peerHandlers } from "./handlers.js";
 import { Handoff } from "./handoff.js";
 import { Joiner } from "./join.js";
 import { type LookupStats, Lookups } from "./lookup.js";
@@ -77,7 +77,7 @@ export class ChordNode {
   private readonly jobs: PeriodicJob[];
   private readonly syncJob: PeriodicJob;
   private readonly handoffJob: PeriodicJob;
-  private state: "new" | "joining" | "running" | "stopped" = "new";
+  private state: NodeState = "new";
   /** Counts ring changes, so a sync that started before the latest one does not end the retries. */
   private changes = 0;
 
@@ -234,7 +234,22 @@ export class ChordNode {
   /** Serves peers, then creates a ring (no bootstrappers) or joins one. */
   async start(bootstrappers: readonly string[]): Promise<void> {
     this.state = "joining";
-    await this.deps.transport.serve(this.handlers());
+    await this.deps.transport.serve(
+      peerHandlers({
+        table: this.table,
+        stabilizer: this.stabilizer,
+        joiner: this.joiner,
+        data: this.data,
+        ae: this.ae,
+        unifier: this.unifier,
+        admission: this.admission,
+        gate: this.gate,
+        state: () => this.state,
+        resolve: (pos, hops) => this.lookups.step(pos, hops),
+        serves: this.serves,
+        report: (from, o, detail) => this.report(from, o, detail),
+      }),
+    );
     const others = bootstrappers.filter((b) => b !== this.self.addr);
     if (others.length === 0) this.deps.log.info("started a new network");
     else {
@@ -361,11 +376,6 @@ export class ChordNode {
     this.ringChanged(); // later successors moved closer: they may need copies
   }
 
-  /** One GetNode step for a peer (the getNode handler): forwarded, unchecked. */
-  private resolve(pos: Id, hops: number): Promise<Lookup> {
-    return this.lookups.step(pos, hops);
-  }
-
   private async tellNeighboursWeLeave(): Promise<void> {
     const t = this.table;
     const body = {
@@ -380,97 +390,6 @@ export class ChordNode {
           .catch(() => undefined),
       ),
     );
-  }
-
-  // --- what peers ask of us: one handler per message type ---
-
-  /** The handlers, each vouching for its caller (it proved its address to the transport). */
-  private handlers(): PeerHandlers {
-    const table = this.handlerTable();
-    const vouched = {} as Record<string, unknown>;
-    for (const [name, h] of Object.entries(table) as [
-      string,
-      (b: never, f: PeerCaller) => unknown,
-    ][])
-      vouched[name] = (body: never, from: PeerCaller) => {
-        this.gate.vouch(from.addr);
-        return h(body, from);
-      };
-    return vouched as PeerHandlers;
-  }
-
-  private handlerTable(): PeerHandlers {
-    const t = this.table;
-    const s = this.stabilizer;
-    return {
-      ping: async () => ({}),
-      getNode: async ({ pos, hops }) => {
-        // A node still joining knows no ring yet: it must not claim to own everything.
-        if (this.state !== "running") throw new Error("not in the ring yet");
-        const r = await this.resolve(pos.toString("hex"), hops);
-        return { node: r.node.addr, succs: r.succs.map((p) => p.addr), hops: r.hops };
-      },
-      getNeighbours: async () => {
-        // A node that is joining and not linked in yet would hand out an empty list.
-        if (this.state === "joining" && t.alone) throw new Error("not in the ring yet");
-        return { pred: t.predecessor?.addr ?? null, succs: t.successors.map((p) => p.addr) };
-      },
-      notify: async (_, from) => {
-        if (this.state === "joining") this.joiner.heardFrom(from.addr);
-        s.rectify(this.admittedPredecessor(from), true);
-        return {};
-      },
-      getValue: async ({ key }) => this.data.localAnswer(key, this.serves),
-      insertValue: async ({ key, rec }, from) =>
-        this.data.insertAsOwner(key, rec, keyPosition(key), from),
-      storeReplicas: async ({ entries }, from) => this.data.acceptReplicas(entries, from),
-      splitNode: async (_, from) => {
-        const newcomer = this.admittedPredecessor(from);
-        if (
-          t.predecessor?.id !== newcomer.id &&
-          !between(t.predecessor?.id ?? t.self.id, newcomer.id, t.self.id)
-        ) {
-          this.report(from, "impossibleClaim", "splitNode from a node that is not our predecessor");
-          throw new Error("you are not between my predecessor and me");
-        }
-        // Adopt the newcomer first, so writes for its range stop being taken here as owner.
-        s.rectify(newcomer, true);
-        const sent = await this.data.splitTo(newcomer);
-        return { sent };
-      },
-      leaving: async (body, from) => {
-        s.onLeaving(peerAt(from.addr), body);
-        return {};
-      },
-      newSuccessor: async (_, from) => {
-        void s.considerSuccessor(peerAt(from.addr));
-        return {};
-      },
-      syncRange: async (req) => this.ae.onSyncRange(req),
-      syncBuckets: async (req) => this.ae.onSyncBuckets(req),
-      mergeHint: async ({ node }) => {
-        if (this.state === "joining") this.joiner.heardFrom(node);
-        this.unifier.onHint(node);
-        return {};
-      },
-      admitChallenge: async (_, from) => this.admission.issue(from.addr),
-      admit: async ({ challenge, solution }, from) => {
-        if (this.admission.check(from.addr, challenge, solution)) return {};
-        this.report(from, "failedProof", "proof-of-work refused");
-        throw new Error("proof-of-work refused");
-      },
-    };
-  }
-
-  /**
-   * The caller as a predecessor candidate: one that is not our predecessor yet must have
-   * been admitted by proof-of-work first (it would take over part of our range).
-   */
-  private admittedPredecessor(from: PeerCaller): Peer {
-    const p = peerAt(from.addr);
-    if (this.table.predecessor?.id !== p.id && !this.admission.isAdmitted(from.addr))
-      throw new Error(ADMISSION_REQUIRED);
-    return p;
   }
 
   /** An IP was banned: its nodes leave the routing table and the location cache. */

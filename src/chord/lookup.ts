@@ -27,26 +27,17 @@
 //   confirmed nor refuted: its answer is kept and returned when no other
 //   answer could be verified, as GetNode returned it before checks existed.
 //   Otherwise a lookup with no verified answer fails.
-// - Misbehaviour (wrongAnswer) is pinned only on a node proven wrong by a
-//   verified answer: a claimed owner that confirmed a range the verified owner
-//   lies in (unless the verified owner names it as its successor: a newcomer
-//   not adopted yet); else a first hop that answered from its own table
-//   (reply hops = 1) with a node before the key, or with a wrong owner whose
-//   predecessor is not that hop (else: a successor pointer not updated yet).
-//   A relayed answer cannot be pinned on the relay. Honest churn can still
-//   look like this for moments (concurrent joins), so a node is reported only
-//   when proven wrong again 10 to 240 stabilize periods after the first time,
-//   and then at most once per 10 periods by each node.
+// - Whom a wrong answer is pinned on, and when it is reported: lookup-blame.ts.
 
 import type { Logger } from "../log.js";
 import { type Clock, PeerCallError, type PeerGuard } from "../ports.js";
 import type { RingDirectory } from "../ring/directory.js";
 import { distance, type Id, shortId } from "../ring/id.js";
 import { between, betweenLeftIncl, betweenRightIncl } from "../ring/interval.js";
-import { hostOf } from "../ring/ip-group.js";
 import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
 import type { Caller } from "./data-plane.js";
 import type { Lookup } from "./entry.js";
+import { Blame, type Claim, type View } from "./lookup-blame.js";
 import type { ChordOptions } from "./options.js";
 
 /** Next hops one GetNode step tries before giving up. */
@@ -59,16 +50,6 @@ const MAX_WALK_STEPS = 8;
 const SHORT_WALK = 2;
 /** Calls to known nodes inside claimed ranges, per lookup. */
 const MAX_RANGE_CHECKS = 4;
-/**
- * A peer proven wrong is reported once it is proven wrong again at least this many
- * stabilize periods later (honest churn is set right within a few) ...
- */
-const STRIKE_AFTER_PERIODS = 10;
-/** ... and at most this many periods after the first time, which is then forgotten. */
-const STRIKE_WINDOW_PERIODS = 240;
-/** Peers with a first strike remembered at most (oldest forgotten first). */
-const MAX_STRIKES = 1024;
-
 export interface LookupDeps {
   clock: Clock;
   log: Logger;
@@ -93,25 +74,6 @@ export interface LookupStats {
   unverified: number;
   /** Peers reported for wrong answers. */
   reports: number;
-}
-
-/** A node's own account of its place on the ring. */
-interface View {
-  node: Peer;
-  pred: Peer | undefined;
-  succs: readonly Peer[];
-}
-
-/** What one GetNode path answered. */
-interface Claim {
-  /** The first hop, which sent us the answer. */
-  via: Peer;
-  node: Peer;
-  /** The first hop answered from its own table. */
-  direct: boolean;
-  /** The claimed owner's own view put `pos` in its range. */
-  confirmed: boolean;
-  wrong: boolean;
 }
 
 type Verdict = Lookup | "wrong" | "unknown";
@@ -141,8 +103,6 @@ interface Reply extends Lookup {
 }
 
 export class Lookups {
-  /** When each peer was first proven wrong, while not reported yet. */
-  private readonly strikes = new Map<Id, number>();
   readonly stats: LookupStats = {
     lookups: 0,
     lookupHops: 0,
@@ -153,11 +113,21 @@ export class Lookups {
     unverified: 0,
     reports: 0,
   };
+  private readonly blame: Blame;
 
   constructor(
     private readonly deps: LookupDeps,
     private readonly opts: ChordOptions,
-  ) {}
+  ) {
+    this.blame = new Blame({
+      clock: deps.clock,
+      log: deps.log,
+      self: () => deps.table.self,
+      periodMs: opts.stabilizeMs,
+      guard: deps.guard,
+      onReport: () => this.stats.reports++,
+    });
+  }
 
   /** One GetNode step at this node, unchecked (what a hop does for others). */
   async step(pos: Id, hops: number): Promise<Lookup> {
@@ -410,71 +380,11 @@ export class Lookups {
     return best;
   }
 
-  /** A verified answer: report the answers it proves wrong (see the policy). */
+  /** A verified answer: report the answers it proves wrong (lookup-blame.ts). */
   private settle(a: Attempt, found: Lookup): Lookup {
-    const t = this.deps.table;
-    const view = found.node.id === t.self.id ? undefined : a.views.get(found.node.id);
-    const reported = new Set<Id>();
-    for (const c of a.claims) {
-      if (!c.wrong || c.node.id === found.node.id) continue;
-      const liar = blame(a.pos, c, found.node, view ?? undefined);
-      if (liar === undefined || liar.peer.id === t.self.id || reported.has(liar.peer.id)) continue;
-      reported.add(liar.peer.id);
-      this.strike(liar.peer, `${liar.detail} (${shortId(a.pos)} is ${found.node.addr}'s)`);
-    }
+    this.blame.settle(a.pos, a.claims, a.views, found);
     return found;
   }
-
-  /**
-   * A peer was proven wrong: reported when it was already proven wrong between
-   * STRIKE_AFTER_PERIODS and STRIKE_WINDOW_PERIODS ago (so at most once per
-   * STRIKE_AFTER_PERIODS by this node), else remembered.
-   */
-  private strike(p: Peer, detail: string): void {
-    const now = this.deps.clock.now();
-    const period = this.opts.stabilizeMs;
-    const first = this.strikes.get(p.id);
-    if (first !== undefined && now - first <= STRIKE_WINDOW_PERIODS * period) {
-      if (now - first < STRIKE_AFTER_PERIODS * period) return;
-      this.strikes.delete(p.id);
-      this.report(p, detail);
-      return;
-    }
-    this.strikes.delete(p.id);
-    if (this.strikes.size >= MAX_STRIKES) this.strikes.delete(this.strikes.keys().next().value!);
-    this.strikes.set(p.id, now);
-    this.deps.log.debug({ peer: p.addr, detail }, "peer answered a lookup wrongly");
-  }
-
-  private report(p: Peer, detail: string): void {
-    const ip = hostOf(p.addr);
-    this.stats.reports++;
-    if (ip !== undefined) this.deps.guard?.report(ip, "wrongAnswer", detail);
-    this.deps.log.warn({ peer: p.addr, offence: "wrongAnswer", detail }, "peer misbehaved");
-  }
-}
-
-/** Whom a wrong answer is pinned on, once `owner` (with its own view) was verified (see the policy). */
-function blame(
-  pos: Id,
-  c: Claim,
-  owner: Peer,
-  view: View | undefined,
-): { peer: Peer; detail: string } | undefined {
-  if (c.confirmed) {
-    const inside = betweenLeftIncl(pos, owner.id, c.node.id);
-    if (!inside || view === undefined || view.succs[0]?.id === c.node.id) return undefined;
-    return { peer: c.node, detail: "claims a range it does not serve" };
-  }
-  if (!c.direct) return undefined;
-  const noProgress = between(c.via.id, c.node.id, pos) || c.node.id === c.via.id;
-  if (!noProgress && (view === undefined || view.pred?.id === c.via.id)) return undefined;
-  return {
-    peer: c.via,
-    detail: noProgress
-      ? "lookup reply makes no progress"
-      : "lookup reply names a node that does not own the key",
-  };
 }
 
 /** Ring distance to `pos` in either direction. */

@@ -28,9 +28,10 @@ export type { Offence };
 
 /**
  * Score added per offence. With the default threshold of 100, in quick
- * succession: one forgery bans at once; so do two impossible claims, three
- * failed proofs, five malformed frames, ten wrong answers (churn makes honest
- * nodes give a few), twenty refused requests or fifty timeouts.
+ * succession: one forgery bans at once; so do three failed proofs, three
+ * impossible claims, six malformed frames, eleven wrong answers (churn makes
+ * honest nodes give a few), twenty-one refused requests or fifty-one timeouts.
+ * (Scores decay continuously, so 100 / weight offences fall just short.)
  */
 export const OFFENCE_WEIGHTS: Readonly<Record<Offence, number>> = {
   malformed: 20,

@@ -169,6 +169,13 @@ export class InboundConnection {
       const { ticket } = msg.body as RpcReq<"prove">;
       this.inflight++;
       this.reply(encodeReply(msg.id, { mine: this.ctx.isMyTicket(ticket) }));
+      // A verifier's connection of its own (no hello): we close it once answered, so the
+      // closing side's TIME_WAIT stays on our listening port, not on one of its own ports.
+      if (this.caller === undefined && !this.verifying)
+        setImmediate(() => {
+          this.writer.flush();
+          this.socket.end();
+        });
       return;
     }
     if (msg.name === "hello") {

@@ -73,13 +73,20 @@ export class OutboundConnection {
     private readonly addr: Address,
     private readonly ctx: OutboundContext,
     private readonly onRetire: () => void,
+    /** False for a one-shot `prove` connection: it sends no hello and is not pooled. */
+    withHello = true,
   ) {
     this.socket = connect({
       host: addr.host,
       port: addr.port,
       noDelay: true,
       keepAlive: true,
-      ...(ctx.localAddress === undefined ? {} : { localAddress: ctx.localAddress }),
+      // Binding a source address takes a port for good (until TIME_WAIT ends), whatever the
+      // destination: a busy node would run out of ports. A local destination is reached from
+      // its own address anyway, so only other destinations get the explicit bind.
+      ...(ctx.localAddress === undefined || ctx.localAddress === addr.host
+        ? {}
+        : { localAddress: ctx.localAddress }),
     });
     // Calls fail fast once too much is queued, so a full buffer needs no pause here.
     this.writer = new CoalescingWriter(this.socket, () => {});
@@ -93,7 +100,7 @@ export class OutboundConnection {
       const why = this.lastError?.message ?? "connection closed";
       this.fail("unreachable", `peer ${peer} unreachable: ${why}`);
     });
-    this.hello();
+    if (withHello) this.hello();
   }
 
   /** Sends hello first; a refusal fails the connection and every call on it. */

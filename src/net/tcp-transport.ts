@@ -5,7 +5,8 @@
 //   Connections only carry requests one way: ours out, their replies back.
 // - Inbound (peer-inbound.ts): a caller is known by the address it connects
 //   from and the port it proves (a `prove` with its hello's ticket, sent to
-//   that address); its requests reach the handlers with that address only.
+//   that address: over our pooled connection there, else over one of its own
+//   closed once answered); its requests reach the handlers with that address only.
 // - Limits: connections per IP (IPv4 address or IPv6 /64; loopback exempt
 //   unless `limitLoopback`), requests per second per peer (token bucket), a
 //   deadline for each frame to finish arriving, and a budget for the bytes of
@@ -45,6 +46,8 @@ export const PEER_MAX_CONNECTIONS = 4096;
 export const PEER_MAX_CONNECTIONS_PER_IP = 32;
 /** Bytes of unfinished inbound frames across all connections. */
 export const PEER_INPUT_BUDGET_BYTES = 64 * 1024 * 1024;
+/** How long a prove connection of its own waits for the prover to close it. */
+const PROVE_LINGER_MS = 2_000;
 /** A connection must prove its caller's address (hello) this soon after opening. */
 export const PEER_HELLO_DEADLINE_MS = 10_000;
 /** A frame must finish arriving this long after its first byte. */
@@ -325,7 +328,25 @@ export class TcpTransport implements PeerTransport {
   /** A hello's port is proven when the listener there knows the hello's ticket. */
   private async verify(ip: string, port: number, ticket: Buffer): Promise<string> {
     const addr = formatAddress({ host: ip, port });
-    const { mine } = await this.call(addr, "prove", { ticket }, HELLO_TIMEOUT_MS / 2);
+    const timeout = HELLO_TIMEOUT_MS / 2;
+    // Over our own connection to that address if there is one, else over a connection of
+    // its own that ends with the answer (a pooled one would stay open, a second per pair).
+    const pooled = this.pool.get(addr);
+    let mine: boolean;
+    if (pooled !== undefined) ({ mine } = await pooled.call("prove", { ticket }, timeout));
+    else {
+      const to = parseAddress(addr);
+      if (to === undefined || this.closing !== undefined) throw new Error(`cannot reach ${addr}`);
+      const once = new OutboundConnection(addr, to, this.outboundContext, () => {}, false);
+      try {
+        ({ mine } = await once.call("prove", { ticket }, timeout));
+      } catch (err) {
+        once.fail("closed", "prove failed");
+        throw err;
+      }
+      // The prover closes it (see peer-inbound.ts); a prover that does not is cut off.
+      setTimeout(() => once.fail("closed", "prove answered"), PROVE_LINGER_MS).unref();
+    }
     if (!mine) throw new Error(`the node at ${addr} did not send this hello`);
     return addr;
   }

@@ -94,12 +94,17 @@ describe("unfinished frames cannot hold the peer port's memory", () => {
       ),
     );
     // Control: a connection that is idle between whole frames is not closed by the deadline.
-    const idle = await RawConnection.open(victim.p2pAddress);
-    await idle.request(1, "prove", { ticket: randomBytes(16) });
-    assert.ok((await idle.nextFrame()) !== undefined);
-    await new Promise((r) => setTimeout(r, 600));
-    assert.equal(idle.isClosed, false, "an idle connection was closed");
-    idle.destroy();
+    const honest = await HostilePeer.start();
+    assert.deepEqual(await honest.call(victim.p2pAddress, "ping", {}), {});
+    await new Promise((r) => setTimeout(r, 600)); // twice the frame deadline
+    assert.equal(honest.transport.stats.openOutbound, 1, "an idle connection was closed");
+    assert.deepEqual(await honest.call(victim.p2pAddress, "ping", {}), {});
+    assert.equal(honest.transport.stats.outboundConnections, 1, "the same connection served");
+    // A connection with no hello that asked a prove (a verifier's own) is closed once answered.
+    const prover = await RawConnection.open(victim.p2pAddress);
+    await prover.request(1, "prove", { ticket: randomBytes(16) });
+    assert.ok((await prover.nextFrame()) !== undefined, "the prove was answered");
+    await prover.closed;
     assert.deepEqual(await client.get(key), value);
   });
 });
