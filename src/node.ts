@@ -11,6 +11,7 @@ import type { Config } from "./config/config.js";
 import type { Logger } from "./log.js";
 import { type Address, formatAddress } from "./net/address.js";
 import { ApiServer, type ApiTuning } from "./net/api-server.js";
+import type { LocalExchange } from "./net/local-exchange.js";
 import { TcpTransport, type TcpTransportOptions } from "./net/tcp-transport.js";
 import { type Clock, type Dht, type PeerGuard, systemClock } from "./ports.js";
 import { nodeIdOf, shortId } from "./ring/id.js";
@@ -27,6 +28,8 @@ export interface NodeDeps {
   >;
   /** API deadlines other than the defaults (tests, benchmarks). */
   api?: ApiTuning;
+  /** Nodes of this process reached in memory, not over TCP (a testnet's; local-exchange.ts). */
+  exchange?: LocalExchange;
 }
 
 /** The Chord tunables a config implies: one cadence knob, the rest derived from it. */
@@ -98,6 +101,7 @@ export class RingDhtNode {
         maxConnectionsPerIp: config.maxPeerConnectionsPerIp,
         limitLoopback: config.limitLoopback,
         ...deps.peerLimits,
+        ...(deps.exchange === undefined ? {} : { exchange: deps.exchange }),
       },
     );
     await transport.listen();

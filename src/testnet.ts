@@ -1,10 +1,14 @@
 // A whole ring in one process on loopback: N nodes on consecutive ports, the
 // first starting the network and the others joining through it. Used by
-// `ringdht testnet` and the benchmarks.
+// `ringdht testnet` and the benchmarks. The nodes reach each other in memory
+// (net/local-exchange.ts) unless `overTcp`: each node then holds only its two
+// listeners, so thousands fit in one process. Nodes outside the process reach
+// them, and are reached, over TCP as usual.
 
 import type { Config } from "./config/config.js";
 import { defaultConfig } from "./config/config.js";
 import type { Logger } from "./log.js";
+import { LocalExchange } from "./net/local-exchange.js";
 import { RingDhtNode } from "./node.js";
 
 export interface TestnetOptions {
@@ -14,10 +18,15 @@ export interface TestnetOptions {
   apiBasePort: number;
   /** Overrides applied to every node's configuration. */
   config?: Partial<Config>;
+  /** Nodes talk over loopback TCP, as separate hosts would, instead of in memory. */
+  overTcp?: boolean;
 }
 
+/** Proof-of-work difficulty of a testnet's nodes unless configured: cheap, still exercised. */
+export const TESTNET_POW_DIFFICULTY = 8;
+
 export function testnetConfig(opts: TestnetOptions, index: number): Config {
-  const base = { ...defaultConfig(), ...opts.config };
+  const base = { ...defaultConfig(), powDifficulty: TESTNET_POW_DIFFICULTY, ...opts.config };
   const p2p = { host: opts.host, port: opts.p2pBasePort === 0 ? 0 : opts.p2pBasePort + index };
   return {
     ...base,
@@ -34,12 +43,13 @@ export async function startTestnet(
   onStarted: (node: RingDhtNode, index: number) => void = () => {},
 ): Promise<RingDhtNode[]> {
   const nodes: RingDhtNode[] = [];
+  const exchange = opts.overTcp === true ? undefined : new LocalExchange();
   try {
     for (let i = 0; i < opts.nodes; i++) {
       const config = testnetConfig(opts, i);
       const first = nodes[0];
       if (first !== undefined) config.bootstrappers = [parseP2p(first.p2pAddress)];
-      const node = await RingDhtNode.start(config, { log });
+      const node = await RingDhtNode.start(config, exchange === undefined ? { log } : { log, exchange });
       nodes.push(node);
       onStarted(node, i);
     }

@@ -40,6 +40,7 @@ import type { Lookup } from "./entry.js";
 import { Blame, type Claim, type View } from "./lookup-blame.js";
 import type { ChordOptions } from "./options.js";
 
+const HOP_LIMIT = "hop limit reached";
 /** Next hops one GetNode step tries before giving up. */
 const MAX_HOP_ATTEMPTS = 8;
 /** GetNode paths one lookup tries, each through a first hop not used before. */
@@ -188,7 +189,7 @@ export class Lookups {
       if (t.owns(pos)) return { node: t.self, succs: t.successors, hops, via: undefined };
       if (t.successorOwns(pos))
         return { node: t.successor(), succs: t.successors.slice(1), hops, via: undefined };
-      if (hops >= this.opts.maxHops) throw new Error(`hop limit reached resolving ${shortId(pos)}`);
+      if (hops >= this.opts.maxHops) throw new Error(`${HOP_LIMIT} resolving ${shortId(pos)}`);
       const next = t.closestPreceding(pos).find((p) => !tried.has(p.id) && !avoid.has(p.id));
       if (next === undefined) break;
       tried.add(next.id);
@@ -204,6 +205,9 @@ export class Lookups {
         // A dead hop is already dropped from the table (call()); a hop that answered
         // with an error (joining, hop limit, no route) is passed over for this lookup.
         if (!(err instanceof PeerCallError)) throw err;
+        // Past the hop limit further down, another next hop would only fan out (each hop
+        // trying its own alternatives): the limit is passed back at once.
+        if (err.code === "remote" && err.message.startsWith(HOP_LIMIT)) throw err;
         if (err.code !== "remote") t.removePeer(next.id); // in case call() kept it
       }
     }

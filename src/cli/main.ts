@@ -121,11 +121,18 @@ async function runTestnet(o: {
   p2pPort: number;
   apiPort: number;
   host: string;
+  overTcp?: boolean;
 }): Promise<void> {
   const log = createLogger(logOptionsFromEnv({ level: "warn", format: "auto" }));
   const started = Date.now();
   const nodes = await startTestnet(
-    { nodes: o.nodes, host: o.host, p2pBasePort: o.p2pPort, apiBasePort: o.apiPort },
+    {
+      nodes: o.nodes,
+      host: o.host,
+      p2pBasePort: o.p2pPort,
+      apiBasePort: o.apiPort,
+      overTcp: o.overTcp === true,
+    },
     log,
     (node, i) =>
       process.stdout.write(
@@ -187,7 +194,7 @@ function program(): Command {
   cli
     .command("testnet")
     .description("run N nodes in this process on loopback, one ring, until Ctrl-C")
-    .option("-n, --nodes <n>", "how many nodes", intIn(1, 2000), 10)
+    .option("-n, --nodes <n>", "how many nodes", intIn(1, 10_000), 10)
     .option(
       "--p2p-port <port>",
       "first P2P port (the others follow; 0: any free ones)",
@@ -201,6 +208,10 @@ function program(): Command {
       7600,
     )
     .option("--host <ip>", "loopback address to bind", "127.0.0.1")
+    .option(
+      "--over-tcp",
+      "the nodes talk over loopback TCP, as separate hosts would (default: in memory)",
+    )
     .action(runTestnet);
   apiOption(
     cli.command("shutdown").description("ask a node to leave the network gracefully and exit"),

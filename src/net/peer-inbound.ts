@@ -53,7 +53,7 @@ export interface InboundContext {
 }
 
 type Handler = (body: never, from: PeerCaller) => Promise<unknown>;
-interface Request {
+export interface Request {
   id: number;
   name: RpcName;
   body: unknown;
@@ -226,17 +226,8 @@ export class InboundConnection {
     void this.handle(req, caller).then((frame) => this.reply(frame));
   }
 
-  private async handle({ id, name, body }: Request, caller: PeerCaller): Promise<Buffer> {
-    try {
-      const table = this.ctx.handlers();
-      if (table === undefined) throw new Error("not serving yet");
-      if (!this.ctx.allow(caller)) throw new Error("rate limited");
-      const handler: Handler = table[name as keyof PeerHandlers];
-      return encodeReply(id, await handler(body as never, caller));
-    } catch (err) {
-      this.ctx.log.debug({ peer: this.peer, rpc: name, err }, "peer request failed");
-      return encodeError(id, "remote", messageOf(err));
-    }
+  private handle(req: Request, caller: PeerCaller): Promise<Buffer> {
+    return answerRequest(this.ctx, req, caller);
   }
 
   private reply(frame: Buffer): void {
@@ -262,5 +253,23 @@ export class InboundConnection {
     if (!this.pausedForDrain && !this.pausedForInflight && !this.socket.destroyed) {
       this.socket.resume();
     }
+  }
+}
+
+/** A verified caller's request, answered by the handlers: the reply or error frame. */
+export async function answerRequest(
+  ctx: Pick<InboundContext, "handlers" | "allow" | "log">,
+  { id, name, body }: Request,
+  caller: PeerCaller,
+): Promise<Buffer> {
+  try {
+    const table = ctx.handlers();
+    if (table === undefined) throw new Error("not serving yet");
+    if (!ctx.allow(caller)) throw new Error("rate limited");
+    const handler: Handler = table[name as keyof PeerHandlers];
+    return encodeReply(id, await handler(body as never, caller));
+  } catch (err) {
+    ctx.log.debug({ peer: caller.addr, rpc: name, err }, "peer request failed");
+    return encodeError(id, "remote", messageOf(err));
   }
 }

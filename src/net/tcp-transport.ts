@@ -26,9 +26,17 @@ import {
   type PeerTransport,
 } from "../ports.js";
 import { normalizeIp as canonicalIp, ipGroup } from "../ring/ip-group.js";
-import type { RpcName, RpcReq, RpcRes } from "../wire/peer.js";
-import { type Address, formatAddress, isLoopback, parseAddress } from "./address.js";
 import {
+  decodePayload,
+  PeerProtocolError,
+  type RpcName,
+  type RpcReq,
+  type RpcRes,
+} from "../wire/peer.js";
+import { type Address, formatAddress, isLoopback, parseAddress } from "./address.js";
+import type { LocalExchange } from "./local-exchange.js";
+import {
+  answerRequest,
   type InboundConnection as Inbound,
   InboundConnection,
   type InboundContext,
@@ -72,6 +80,8 @@ export interface TcpTransportOptions {
   rate?: { perSecond: number; burst: number };
   /** Misbehaviour scoring: offences are reported to it, banned IPs refused. */
   guard?: PeerGuard;
+  /** Nodes of this process reached in memory (local-exchange.ts): a testnet's. */
+  exchange?: LocalExchange;
 }
 
 export interface TcpTransportStats {
@@ -189,7 +199,20 @@ export class TcpTransport implements PeerTransport {
     if (this.handlers !== undefined) throw new Error("peer transport is already serving");
     this.handlers = handlers;
     await this.listen();
+    if (this.closing === undefined) this.opts.exchange?.register(this.advertised, this.receiveLocal);
   }
+
+  /** A request from a node of this process (local-exchange.ts): answered as over TCP. */
+  private readonly receiveLocal = async (
+    payload: Buffer,
+    from: PeerCaller,
+  ): Promise<Buffer | undefined> => {
+    if (this.closing !== undefined || this.guard.banned(from.ip)) return undefined;
+    const msg = decodePayload(payload);
+    if (msg.kind !== "request") throw new PeerProtocolError(`${msg.kind} frame as a request`);
+    const reply = await answerRequest(this.inboundContext, msg, from);
+    return this.closing === undefined ? reply : undefined;
+  };
 
   private bind(): Promise<void> {
     const { host, port } = this.opts.listen;
@@ -225,6 +248,11 @@ export class TcpTransport implements PeerTransport {
         (err: Error) => Promise.reject(new PeerCallError("closed", err.message)),
       );
     }
+    const exchange = this.opts.exchange;
+    if (exchange?.has(to)) {
+      const from = { addr: this.advertised, ip: normalizeIp(parseAddress(this.advertised)!.host) };
+      return exchange.call(from, to, name, body, timeoutMs);
+    }
     const conn = this.connection(to);
     if (conn === undefined) {
       return Promise.reject(new PeerCallError("unreachable", `bad or banned peer "${to}"`));
@@ -238,6 +266,7 @@ export class TcpTransport implements PeerTransport {
   }
 
   private async shutdown(): Promise<void> {
+    this.opts.exchange?.unregister(this.advertised, this.receiveLocal);
     for (const conn of [...this.pool.values()]) conn.fail("closed", "peer transport closed");
     this.pool.clear();
     for (const conn of this.inbound) conn.destroy();
