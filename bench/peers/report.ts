@@ -90,12 +90,12 @@ const us = (n: number): string => (Number.isFinite(n) ? `${f(n)} µs` : "—");
 const ratio = (a: number, b: number): string =>
   Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${f(a / b, 2)}×` : "—";
 
-function table(head: string[], rows: string[][]): string {
-  return [
-    `| ${head.join(" | ")} |`,
-    `| ${head.map(() => "---").join(" | ")} |`,
-    ...rows.map((r) => `| ${r.join(" | ")} |`),
-  ].join("\n");
+/** A markdown table with padded columns (readable on a terminal too). */
+export function table(head: string[], rows: string[][]): string {
+  const width = head.map((h, i) => Math.max(3, h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => c.padEnd(width[i]!)).join(" | ")} |`;
+  return [line(head), line(width.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
 /** The markdown tables for one N: the systems, the operations, the ratios. */
