@@ -70,28 +70,30 @@ class Workload {
   }
 
   async consistency(keys: number, samples: number, timeoutMs: number) {
-    const handles: string[] = [];
-    await pool(keys, 16, async () => {
-      const h = await this.sys.put(
-        this.randomLive(),
-        randomBytes(32),
-        randomBytes(PROBE_VALUE_BYTES),
-      );
-      if (h !== null) handles.push(h);
-    });
     const deadline = performance.now() + timeoutMs;
+    const handles: string[] = [];
+    // A probe whose PUT fails is put again (through another node) until the deadline.
+    await pool(keys, 16, async () => {
+      while (performance.now() < deadline) {
+        const h = await this.sys.put(
+          this.randomLive(),
+          randomBytes(32),
+          randomBytes(PROBE_VALUE_BYTES),
+        );
+        if (h !== null) return void handles.push(h);
+      }
+    });
     let rounds = 0;
-    for (;;) {
+    while (handles.length === keys && performance.now() < deadline) {
       rounds++;
-      let missing = keys - handles.length;
-      await pool(handles.length * samples, 16, async (j) => {
-        if (!(await this.sys.get(this.randomLive(), handles[j % handles.length]!))) missing++;
+      let missing = 0;
+      await pool(keys * samples, 16, async (j) => {
+        if (!(await this.sys.get(this.randomLive(), handles[j % keys]!))) missing++;
       });
       if (missing === 0) return { consistentMs: performance.now() - this.t0, rounds };
-      if (performance.now() > deadline || handles.length < keys)
-        return { consistentMs: null, rounds };
       await sleep(100);
     }
+    return { consistentMs: null, rounds };
   }
 
   async preload(count: number, valueBytes: number) {

@@ -131,13 +131,16 @@ class Workload:
         return {"joinedMs": joined, "formedMs": formed, "note": "routing table (getRoutingTablesLog) non-empty"}
 
     def consistency(self, keys, samples, timeout_ms):
-        handles = self.put_many(keys, PROBE_VALUE_BYTES, 16)
         deadline = time.monotonic() + timeout_ms / 1000
+        handles = []
+        # a probe whose PUT fails is put again (through another node) until the deadline
+        while len(handles) < keys and time.monotonic() < deadline:
+            handles += self.put_many(keys - len(handles), PROBE_VALUE_BYTES, 16)
         rounds = 0
-        while True:
+        while len(handles) == keys and time.monotonic() < deadline:
             rounds += 1
             jobs = [h for h in handles for _ in range(samples)]
-            missing = [keys - len(handles)]
+            missing = [0]
 
             def next_op():
                 return ("get", self.random_live(), jobs.pop(), b"") if jobs else None
@@ -149,9 +152,8 @@ class Workload:
             self.run_pool(next_op, 16, on_result)
             if missing[0] == 0:
                 return {"consistentMs": now_ms() - self.t0, "rounds": rounds}
-            if time.monotonic() > deadline or len(handles) < keys:
-                return {"consistentMs": None, "rounds": rounds}
             time.sleep(0.1)
+        return {"consistentMs": None, "rounds": rounds}
 
     def preload(self, count, value_bytes):
         self.handles = self.put_many(count, value_bytes, 16)

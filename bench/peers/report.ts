@@ -12,6 +12,9 @@ export interface Summary {
   runs: number;
   failedRuns: number;
   formedNote: string;
+  /** Runs in which formation or consistency was not reached in time. */
+  formedTimeouts: number;
+  consistentTimeouts: number;
   joinedMs: number;
   formedMs: number;
   consistentMs: number;
@@ -66,6 +69,8 @@ export function summarise(trials: Trial[]): Summary[] {
       runs: ts.length,
       failedRuns: ts.length - ok.length,
       formedNote: ts.find((t) => t.formedNote !== "")?.formedNote ?? "",
+      formedTimeouts: ok.filter((t) => t.formedMs === null).length,
+      consistentTimeouts: ok.filter((t) => t.consistentMs === null).length,
       joinedMs: median(ts.map((t) => t.joinedMs)),
       formedMs: median(ts.map((t) => t.formedMs)),
       consistentMs: median(ts.map((t) => t.consistentMs)),
@@ -87,6 +92,7 @@ const f = (n: number, digits = 0): string =>
     : "—";
 const ms = (n: number): string => (Number.isFinite(n) ? `${f(n)} ms` : "—");
 const us = (n: number): string => (Number.isFinite(n) ? `${f(n)} µs` : "—");
+const timedOut = (k: number): string => (k > 0 ? ` (${k} timed out)` : "");
 const ratio = (a: number, b: number): string =>
   Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${f(a / b, 2)}×` : "—";
 
@@ -118,8 +124,8 @@ export function sizeSection(n: number, sums: Summary[]): string {
       `${s.system} ${s.version}`,
       `${s.runs} (${s.failedRuns})`,
       ms(s.joinedMs),
-      ms(s.formedMs),
-      ms(s.consistentMs),
+      ms(s.formedMs) + timedOut(s.formedTimeouts),
+      ms(s.consistentMs) + timedOut(s.consistentTimeouts),
       `${f(s.rssPerNodeBytes / 1024)} KiB`,
       `${f(s.idleCores, 3)} cores`,
       Number.isFinite(s.getAfterStop) ? `${f(s.getAfterStop * 100, 1)} %` : "—",

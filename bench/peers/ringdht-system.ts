@@ -55,14 +55,22 @@ export function ringdhtSystem(powDifficulty: number): PeerSystem {
       return nodes.length === 1 || node.chord.table.successor().id !== node.chord.self.id;
     },
     async put(i, key, value) {
-      const c = await client(i);
-      c.put(key, value, 3600);
-      const got = await c.get(key);
-      return got?.equals(value) ? key.toString("hex") : null;
+      try {
+        const c = await client(i);
+        c.put(key, value, 3600);
+        const got = await c.get(key);
+        return got?.equals(value) ? key.toString("hex") : null;
+      } catch {
+        return null;
+      }
     },
     async get(i, handle) {
-      const c = await client(i);
-      return (await c.get(Buffer.from(handle, "hex"))) !== undefined;
+      try {
+        const c = await client(i);
+        return (await c.get(Buffer.from(handle, "hex"))) !== undefined;
+      } catch {
+        return false;
+      }
     },
     async stopNode(i) {
       const c = clients.get(i);

@@ -79,7 +79,7 @@ export async function runTrial(
   try {
     await sleep(300);
     const base = child.sample();
-    const started = await child.request("start", { n });
+    const started = await child.request("start", { n }, 1_800_000);
     t.formedNote = started.note;
     t.joinedMs = started.joinedMs;
     t.formedMs = started.formedMs;
