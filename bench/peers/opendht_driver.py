@@ -120,8 +120,12 @@ class Workload:
             self.nodes.append(r)
         joined = now_ms() - self.t0
         deadline = time.monotonic() + FORM_TIMEOUT_S
+        formed_set = set()
         while True:
-            if n == 1 or all(self.table_size(r) > 0 for r in self.nodes):
+            for i, r in enumerate(self.nodes):
+                if i not in formed_set and self.table_size(r) > 0:
+                    formed_set.add(i)
+            if n == 1 or len(formed_set) == n:
                 formed = now_ms() - self.t0
                 break
             if time.monotonic() > deadline:
@@ -197,11 +201,17 @@ class Workload:
         cand = [i for i in range(len(self.nodes)) if i != spare and i not in self.stopped]
         random.shuffle(cand)
         victims = cand[: round(len(self.nodes) * fraction)]
+        # shutdown() with a callback returns at once; join() is not called: it would
+        # hold the GIL while OpenDHT's threads wait for it to run callbacks.
+        stopped = queue.Queue()
         for v in victims:
             self.stopped.add(v)
-            self.nodes[v].shutdown()
-        for v in victims:
-            self.nodes[v].join()
+            self.nodes[v].shutdown(lambda: stopped.put(True))
+        for _ in victims:
+            try:
+                stopped.get(timeout=10)
+            except queue.Empty:
+                break
         return {"stopped": len(victims)}
 
     def get_all(self, via, depth):
@@ -216,12 +226,7 @@ class Workload:
         return {"found": found[0], "tried": len(self.handles)}
 
     def close(self):
-        for i, r in enumerate(self.nodes):
-            if i not in self.stopped:
-                r.shutdown()
-        for i, r in enumerate(self.nodes):
-            if i not in self.stopped:
-                r.join()
+        # the process exits right after the reply (os._exit), which ends every node
         return None
 
 

@@ -117,7 +117,7 @@ export function sizeSection(n: number, sums: Summary[]): string {
       "formed",
       "consistent",
       "RSS / node",
-      "idle CPU (10 s)",
+      "idle CPU",
       "GET found after 20 % stop",
     ],
     rows.map((s) => [

@@ -2,6 +2,7 @@
 // say when a node counts as formed, PUT and GET through a chosen node. The
 // workload (child.ts) is the same for every system; only these calls differ.
 
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -46,8 +47,9 @@ export async function importPeer(name: string, entry: string): Promise<unknown> 
 
 /** The installed version of a package in bench/peers/. */
 export function peerVersion(name: string): string {
-  const pkg = peerRequire(`${name}/package.json`) as { version?: string };
-  return pkg.version ?? "?";
+  // Read, not required: some packages' "exports" hide their package.json.
+  const text = readFileSync(`${PEERS_DIR}node_modules/${name}/package.json`, "utf8");
+  return (JSON.parse(text) as { version?: string }).version ?? "?";
 }
 
 /** A promise for a Node-style callback API. */
