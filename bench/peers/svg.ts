@@ -60,8 +60,8 @@ export function linePlot(spec: PlotSpec): string {
   const ys = usable.map((p) => p[1]);
   let [x0, x1] = xs.length === 0 ? [0, 1] : [Math.min(...xs), Math.max(...xs)];
   let [y0, y1] = spec.yRange ?? (ys.length === 0 ? [0, 1] : [Math.min(...ys), Math.max(...ys)]);
-  if (!spec.logY && spec.yRange === undefined) y0 = Math.min(0, y0);
-  if (x0 === x1) [x0, x1] = spec.logX ? [x0 / 2, x1 * 2] : [x0 - 1, x1 + 1];
+  if (!spec.logY && spec.yRange === undefined) [y0, y1] = [Math.min(0, y0), y1 * 1.08];
+  if (x0 === x1) [x0, x1] = spec.logX ? [x0 / 2, x1 * 2] : [0, x1 * 2];
   if (y0 === y1) [y0, y1] = spec.logY ? [y0 / 2, y1 * 2] : [y0, y1 + 1];
   if (spec.logX) [x0, x1] = [10 ** Math.floor(Math.log10(x0)), 10 ** Math.ceil(Math.log10(x1))];
   if (spec.logY) [y0, y1] = [10 ** Math.floor(Math.log10(y0)), 10 ** Math.ceil(Math.log10(y1))];
