@@ -49,7 +49,10 @@ export async function startTestnet(
       const config = testnetConfig(opts, i);
       const first = nodes[0];
       if (first !== undefined) config.bootstrappers = [parseP2p(first.p2pAddress)];
-      const node = await RingDhtNode.start(config, exchange === undefined ? { log } : { log, exchange });
+      const node = await RingDhtNode.start(
+        config,
+        exchange === undefined ? { log } : { log, exchange },
+      );
       nodes.push(node);
       onStarted(node, i);
     }

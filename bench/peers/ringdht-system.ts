@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { ApiClient } from "../../src/client/api-client.js";
 import { silentLogger } from "../../src/log.js";
+import { LocalExchange } from "../../src/net/local-exchange.js";
 import { RingDhtNode } from "../../src/node.js";
 import { testnetConfig } from "../../src/testnet.js";
 import { HOST, type PeerSystem } from "./system.js";
@@ -17,8 +18,13 @@ const VERSION = (
   }
 ).version;
 
+/** BENCH_PEERS_RINGDHT_TCP=1: the nodes talk over loopback TCP instead of in memory. */
+const OVER_TCP = process.env.BENCH_PEERS_RINGDHT_TCP === "1";
+
 export function ringdhtSystem(powDifficulty: number): PeerSystem {
   const log = silentLogger();
+  // As `ringdht testnet` runs them: nodes of one process reach each other in memory.
+  const exchange = OVER_TCP ? undefined : new LocalExchange();
   const nodes: (RingDhtNode | undefined)[] = [];
   const clients = new Map<number, Promise<ApiClient>>();
   const client = (i: number): Promise<ApiClient> => {
@@ -34,7 +40,7 @@ export function ringdhtSystem(powDifficulty: number): PeerSystem {
   return {
     name: "ringdht",
     version: VERSION,
-    formedNote: `joined (RingDhtNode.start resolved) and successor is another node; pow_difficulty ${powDifficulty}`,
+    formedNote: `joined (RingDhtNode.start resolved) and successor is another node; pow_difficulty ${powDifficulty}; peers ${OVER_TCP ? "over loopback TCP" : "in memory (as ringdht testnet)"}`,
     async startNode(i) {
       const config = testnetConfig(
         { nodes: 1, host: HOST, p2pBasePort: 0, apiBasePort: 0, config: { powDifficulty } },
@@ -47,7 +53,10 @@ export function ringdhtSystem(powDifficulty: number): PeerSystem {
           { host: first.p2pAddress.slice(0, at), port: Number(first.p2pAddress.slice(at + 1)) },
         ];
       }
-      nodes[i] = await RingDhtNode.start(config, { log });
+      nodes[i] = await RingDhtNode.start(
+        config,
+        exchange === undefined ? { log } : { log, exchange },
+      );
     },
     formed(i) {
       const node = nodes[i];

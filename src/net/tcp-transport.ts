@@ -199,7 +199,8 @@ export class TcpTransport implements PeerTransport {
     if (this.handlers !== undefined) throw new Error("peer transport is already serving");
     this.handlers = handlers;
     await this.listen();
-    if (this.closing === undefined) this.opts.exchange?.register(this.advertised, this.receiveLocal);
+    if (this.closing === undefined)
+      this.opts.exchange?.register(this.advertised, this.receiveLocal);
   }
 
   /** A request from a node of this process (local-exchange.ts): answered as over TCP. */
