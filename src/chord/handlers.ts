@@ -5,8 +5,7 @@
 // node between our predecessor and us.
 
 import type { Offence, PeerCaller, PeerHandlers } from "../ports.js";
-import type { Id } from "../ring/id.js";
-import { keyPosition } from "../ring/id.js";
+import { type Id, keyPosition } from "../ring/id.js";
 import { between } from "../ring/interval.js";
 import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
 import { ADMISSION_REQUIRED, type Admission } from "./admission.js";

@@ -106,9 +106,8 @@ export interface RulesDeps {
   isMember?: (p: Peer) => Promise<boolean | undefined>;
 }
 
-/** One batch after the rules: what may be stored, and what was refused why. */
-export interface Screened {
-  accepted: WireEntry[];
+/** Entries refused, counted by reason. */
+export interface Refusals {
   /** Versions past the clock plus the skew. */
   future: number;
   /** A give outside the range asked for. */
@@ -123,6 +122,29 @@ export interface Screened {
   unchecked: number;
 }
 
+export const REFUSAL_REASONS = [
+  "future",
+  "outside",
+  "stranger",
+  "notServed",
+  "misplaced",
+  "unchecked",
+] as const satisfies readonly (keyof Refusals)[];
+
+export const noRefusals = (): Refusals => ({
+  future: 0,
+  outside: 0,
+  stranger: 0,
+  notServed: 0,
+  misplaced: 0,
+  unchecked: 0,
+});
+
+/** One batch after the rules: what may be stored, and what was refused why. */
+export interface Screened extends Refusals {
+  accepted: WireEntry[];
+}
+
 type Standing = "known" | "stranger" | "unchecked";
 
 export class RecordRules {
@@ -131,15 +153,7 @@ export class RecordRules {
   private readonly failed = new Map<string, { until: number; answered: boolean }>();
   private readonly checking = new Map<string, Promise<Standing>>();
   /** Entries refused so far, by reason, and senders checked. */
-  readonly stats = {
-    future: 0,
-    outside: 0,
-    stranger: 0,
-    notServed: 0,
-    misplaced: 0,
-    unchecked: 0,
-    checks: 0,
-  };
+  readonly stats = { ...noRefusals(), checks: 0 };
 
   /** The rules of a node: senders checked through its lookups and GetNeighbours calls. */
   static over(
@@ -202,15 +216,7 @@ export class RecordRules {
     sender: Peer,
     range?: { lo: Id; hi: Id },
   ): Promise<Screened> {
-    const out: Screened = {
-      accepted: [],
-      future: 0,
-      outside: 0,
-      stranger: 0,
-      notServed: 0,
-      misplaced: 0,
-      unchecked: 0,
-    };
+    const out: Screened = { accepted: [], ...noRefusals() };
     const now = this.deps.clock.now();
     const rank = this.ranks();
     const self = this.deps.table.self.id;
@@ -235,15 +241,7 @@ export class RecordRules {
       // (a predecessor lost to a timeout may still hand over its range when it leaves).
       if (out.accepted.length > 0) remember(this.verified, sender.addr, now + VERIFIED_MS);
     }
-    for (const k of [
-      "future",
-      "outside",
-      "stranger",
-      "notServed",
-      "misplaced",
-      "unchecked",
-    ] as const)
-      this.stats[k] += out[k];
+    for (const k of REFUSAL_REASONS) this.stats[k] += out[k];
     return out;
   }
 

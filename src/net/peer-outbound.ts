@@ -32,6 +32,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How long a hello may take: the callee dials us back to check the ticket. */
 export const HELLO_TIMEOUT_MS = 10_000;
 
+/** How long a prove connection of its own waits for the prover to close it. */
+const PROVE_LINGER_MS = 2_000;
+
 export const timerMs = (ms: number): number => Math.min(Math.max(ms, 0), MAX_TIMER_MS);
 export const messageOf = (err: unknown): string =>
   err instanceof Error ? err.message : String(err);
@@ -216,4 +219,31 @@ export class OutboundConnection {
     else call.reject(new PeerCallError("remote", msg.msg === "" ? msg.code : msg.msg));
     this.idleIfQuiet();
   };
+}
+
+/**
+ * Asks the listener at `addr` whether it sent `ticket` in a hello: over our pooled
+ * connection there if there is one, else over a connection of its own with no hello,
+ * which the prover closes once it answered (peer-inbound.ts), so no second connection
+ * per pair stays open and TIME_WAIT stays on the prover's listening port.
+ */
+export async function askProve(
+  pooled: OutboundConnection | undefined,
+  addr: string,
+  to: Address,
+  ctx: OutboundContext,
+  ticket: Buffer,
+): Promise<boolean> {
+  const timeout = HELLO_TIMEOUT_MS / 2;
+  if (pooled !== undefined) return (await pooled.call("prove", { ticket }, timeout)).mine;
+  const once = new OutboundConnection(addr, to, ctx, () => {}, false);
+  try {
+    const { mine } = await once.call("prove", { ticket }, timeout);
+    // A prover that does not close it is cut off.
+    setTimeout(() => once.fail("closed", "prove answered"), PROVE_LINGER_MS).unref();
+    return mine;
+  } catch (err) {
+    once.fail("closed", "prove failed");
+    throw err;
+  }
 }

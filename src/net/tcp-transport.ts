@@ -41,12 +41,7 @@ import {
   InboundConnection,
   type InboundContext,
 } from "./peer-inbound.js";
-import {
-  HELLO_TIMEOUT_MS,
-  OutboundConnection,
-  type OutboundContext,
-  timerMs,
-} from "./peer-outbound.js";
+import { askProve, OutboundConnection, type OutboundContext, timerMs } from "./peer-outbound.js";
 
 export { PEER_MAX_INFLIGHT } from "./peer-inbound.js";
 export const PEER_IDLE_MS = 20_000;
@@ -54,8 +49,6 @@ export const PEER_MAX_CONNECTIONS = 4096;
 export const PEER_MAX_CONNECTIONS_PER_IP = 32;
 /** Bytes of unfinished inbound frames across all connections. */
 export const PEER_INPUT_BUDGET_BYTES = 64 * 1024 * 1024;
-/** How long a prove connection of its own waits for the prover to close it. */
-const PROVE_LINGER_MS = 2_000;
 /** A connection must prove its caller's address (hello) this soon after opening. */
 export const PEER_HELLO_DEADLINE_MS = 10_000;
 /** A frame must finish arriving this long after its first byte. */
@@ -135,6 +128,8 @@ export class TcpTransport implements PeerTransport {
   private advertised: string;
   private listening: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  /** Who we are to nodes of this process (set once serving through the exchange). */
+  private localCaller: PeerCaller | undefined;
 
   constructor(
     private readonly deps: { log: Logger },
@@ -199,8 +194,11 @@ export class TcpTransport implements PeerTransport {
     if (this.handlers !== undefined) throw new Error("peer transport is already serving");
     this.handlers = handlers;
     await this.listen();
-    if (this.closing === undefined)
-      this.opts.exchange?.register(this.advertised, this.receiveLocal);
+    if (this.closing === undefined && this.opts.exchange !== undefined) {
+      const ip = parseAddress(this.advertised)?.host;
+      if (ip !== undefined) this.localCaller = { addr: this.advertised, ip: normalizeIp(ip) };
+      this.opts.exchange.register(this.advertised, this.receiveLocal);
+    }
   }
 
   /** A request from a node of this process (local-exchange.ts): answered as over TCP. */
@@ -250,10 +248,8 @@ export class TcpTransport implements PeerTransport {
       );
     }
     const exchange = this.opts.exchange;
-    if (exchange?.has(to)) {
-      const from = { addr: this.advertised, ip: normalizeIp(parseAddress(this.advertised)!.host) };
-      return exchange.call(from, to, name, body, timeoutMs);
-    }
+    if (this.localCaller !== undefined && exchange?.has(to))
+      return exchange.call(this.localCaller, to, name, body, timeoutMs);
     const conn = this.connection(to);
     if (conn === undefined) {
       return Promise.reject(new PeerCallError("unreachable", `bad or banned peer "${to}"`));
@@ -358,25 +354,9 @@ export class TcpTransport implements PeerTransport {
   /** A hello's port is proven when the listener there knows the hello's ticket. */
   private async verify(ip: string, port: number, ticket: Buffer): Promise<string> {
     const addr = formatAddress({ host: ip, port });
-    const timeout = HELLO_TIMEOUT_MS / 2;
-    // Over our own connection to that address if there is one, else over a connection of
-    // its own that ends with the answer (a pooled one would stay open, a second per pair).
-    const pooled = this.pool.get(addr);
-    let mine: boolean;
-    if (pooled !== undefined) ({ mine } = await pooled.call("prove", { ticket }, timeout));
-    else {
-      const to = parseAddress(addr);
-      if (to === undefined || this.closing !== undefined) throw new Error(`cannot reach ${addr}`);
-      const once = new OutboundConnection(addr, to, this.outboundContext, () => {}, false);
-      try {
-        ({ mine } = await once.call("prove", { ticket }, timeout));
-      } catch (err) {
-        once.fail("closed", "prove failed");
-        throw err;
-      }
-      // The prover closes it (see peer-inbound.ts); a prover that does not is cut off.
-      setTimeout(() => once.fail("closed", "prove answered"), PROVE_LINGER_MS).unref();
-    }
+    const to = parseAddress(addr);
+    if (to === undefined || this.closing !== undefined) throw new Error(`cannot reach ${addr}`);
+    const mine = await askProve(this.pool.get(addr), addr, to, this.outboundContext, ticket);
     if (!mine) throw new Error(`the node at ${addr} did not send this hello`);
     return addr;
   }

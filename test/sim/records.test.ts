@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ChordNode } from "../../src/chord/chord-node.js";
-import { maxVersionAt } from "../../src/chord/record-rules.js";
+import { maxVersionAt, noRefusals, REFUSAL_REASONS } from "../../src/chord/record-rules.js";
 import { keyPosition } from "../../src/ring/id.js";
 import { keyId } from "../../src/store/store.js";
 import { SIM_OPTIONS, SimRing } from "./sim-ring.js";
@@ -46,25 +46,10 @@ describe("records from peers in a simulated ring", () => {
       if (got?.toString() !== key.toString().trim()) lost++;
     }
     assert.equal(lost, 0);
-    const refused = {
-      future: 0,
-      outside: 0,
-      stranger: 0,
-      notServed: 0,
-      misplaced: 0,
-      unchecked: 0,
-    };
+    const refused = noRefusals();
     for (const n of ring.nodes)
-      for (const k of Object.keys(refused) as (keyof typeof refused)[])
-        refused[k] += n.data.rules.stats[k];
-    assert.deepEqual(refused, {
-      future: 0,
-      outside: 0,
-      stranger: 0,
-      notServed: 0,
-      misplaced: 0,
-      unchecked: 0,
-    });
+      for (const k of REFUSAL_REASONS) refused[k] += n.data.rules.stats[k];
+    assert.deepEqual(refused, noRefusals());
   });
 
   test("a member far from the key is refused; owner and replicas are not; its copy still gets through", async () => {
