@@ -17,8 +17,8 @@
 //   owner (InsertValue, which the owner copies to its replica set).
 //   Answers of members that are not fresh (joining, or catching up after a
 //   pause) count for nothing but their copy: fewer than a majority of fresh
-//   answers is unavailable; the GET retries with the PUT's back-off (6
-//   attempts, about 1.5 s) before the API answers FAILURE.
+//   answers is unavailable; the GET retries with the PUT's back-off and
+//   patience (8 attempts, about 3.5 s) before the API answers FAILURE.
 // - The replica set comes from the location cache when its first member
 //   confirms it owns the key (it also names its successors, and any the
 //   cache missed are asked too), else from a checked lookup (lookup.ts: the
@@ -67,8 +67,11 @@ export class UnavailableError extends Error {
 const PUT_ATTEMPTS = 8;
 const PUT_BACKOFF_MS = 50;
 const PUT_BACKOFF_MAX_MS = 1000;
-/** GET attempts while no majority answers: back-off 50, 100, 200, 400, 800 ms in between. */
-const GET_ATTEMPTS = 6;
+/**
+ * GET attempts while no majority answers, as many as a PUT's (back-off 50 ms doubling
+ * to 1 s): with 6 (1.5 s), a member restarting under CI load still surfaced as FAILURE.
+ */
+const GET_ATTEMPTS = PUT_ATTEMPTS;
 
 type Answer = RpcRes<"getValue">;
 

@@ -23,7 +23,8 @@ import { hash } from "node:crypto";
  * 20.20, `BENCH_ONLY=pow npm run bench`): 1.2-1.9 µs of CPU per attempt, so
  * the median solve (ln 2 · 2^16 attempts) takes 55-90 ms at 16 bits, against
  * 110-180 ms at 17 and 14-22 ms at 14 (a 101-solve run on a quiet machine:
- * 66 ms median at 16 bits). The 90th percentile is about 3.3× the median.
+ * 66 ms median at 16 bits; a 41-solve run at load average 5: 98.7 ms median,
+ * 2.0 µs per attempt). The 90th percentile is about 2.5-3.3× the median.
  * A shared, loaded machine solves 2-4× slower in wall-clock time. Verifying
  * costs one hash: 2 µs.
  */
