@@ -1,5 +1,7 @@
 // A whole ring in one process on loopback: N nodes on consecutive ports, the
-// first starting the network and the others joining through it. Used by
+// first starting the network and the others joining through it, JOIN_CONCURRENCY
+// at a time (a join refused by a successor that moved meanwhile starts over,
+// chord/join.ts, so concurrent joins still link in at their places). Used by
 // `ringdht testnet` and the benchmarks. The nodes reach each other in memory
 // (net/local-exchange.ts) unless `overTcp`: each node then holds only its two
 // listeners, so thousands fit in one process. Nodes outside the process reach
@@ -36,29 +38,49 @@ export function testnetConfig(opts: TestnetOptions, index: number): Config {
   };
 }
 
-/** Starts the nodes one after another; each joins through the first. */
+/** Nodes joining at once while a testnet forms. */
+export const JOIN_CONCURRENCY = 16;
+
+/** Starts the first node, then the others JOIN_CONCURRENCY at a time, each joining through the first. */
 export async function startTestnet(
   opts: TestnetOptions,
   log: Logger,
   onStarted: (node: RingDhtNode, index: number) => void = () => {},
 ): Promise<RingDhtNode[]> {
   const nodes: RingDhtNode[] = [];
+  const started: RingDhtNode[] = [];
   const exchange = opts.overTcp === true ? undefined : new LocalExchange();
+  const start = async (i: number, via: RingDhtNode | undefined) => {
+    const config = testnetConfig(opts, i);
+    if (via !== undefined) config.bootstrappers = [parseP2p(via.p2pAddress)];
+    const node = await RingDhtNode.start(
+      config,
+      exchange === undefined ? { log } : { log, exchange },
+    );
+    nodes[i] = node;
+    started.push(node);
+    onStarted(node, i);
+  };
+  let failure: unknown;
   try {
-    for (let i = 0; i < opts.nodes; i++) {
-      const config = testnetConfig(opts, i);
-      const first = nodes[0];
-      if (first !== undefined) config.bootstrappers = [parseP2p(first.p2pAddress)];
-      const node = await RingDhtNode.start(
-        config,
-        exchange === undefined ? { log } : { log, exchange },
-      );
-      nodes.push(node);
-      onStarted(node, i);
-    }
+    await start(0, undefined);
+    const first = nodes[0]!;
+    let next = 1;
+    const worker = async () => {
+      while (next < opts.nodes && failure === undefined) {
+        const i = next++;
+        await start(i, first).catch((err: unknown) => {
+          failure ??= err;
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: JOIN_CONCURRENCY }, worker));
   } catch (err) {
-    await Promise.all(nodes.map((n) => n.crash()));
-    throw err;
+    failure ??= err;
+  }
+  if (failure !== undefined) {
+    await Promise.all(started.map((n) => n.crash()));
+    throw failure;
   }
   return nodes;
 }

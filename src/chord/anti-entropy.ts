@@ -2,7 +2,9 @@
 // both directions, without waiting for a membership change. Policy:
 // - Every `antiEntropyMs` (jittered) the owner syncs its range (pred, self]
 //   with the next replica in turn; when the replica set or the range changes,
-//   or after a pause, with all of them at once (syncAll).
+//   or after a pause, with all of them at once (syncAll), skipping a replica
+//   already synced at the same place for the same range and records (until a
+//   peer fails: it may come back empty).
 // - Successor i holds the records whose replication reaches it (c >= i + 2).
 // - One sync: SyncRange carries the owner's root hash and count; an equal
 //   summary ends it (two small messages: the idle cost). Otherwise the replica
@@ -68,6 +70,8 @@ export class AntiEntropy {
     recordsPushed: 0,
   };
   private next = 0;
+  /** What each replica was last synced for: its place, our range's lower end, our records' generation. */
+  private readonly synced = new Map<Id, string>();
   private cache = new Map<string, RangeSummary>();
   private cacheGen = -1;
 
@@ -84,19 +88,31 @@ export class AntiEntropy {
     await this.syncWith(targets[this.next]!, this.next);
   }
 
-  /** Syncs with every replica; true when all of them succeeded. */
+  /**
+   * Syncs with every replica; true when all of them succeeded. A replica synced
+   * last time at the same place, for the same range and the same records, is
+   * skipped: a ring change elsewhere in the list does not concern it.
+   */
   async syncAll(): Promise<boolean> {
-    if (this.deps.table.predecessor === undefined && !this.deps.table.alone) return false;
+    const { table, data } = this.deps;
+    if (table.predecessor === undefined && !table.alone) return false;
+    const lo = table.predecessor?.id ?? "";
     const results = await Promise.all(
-      this.targets().map((peer, i) =>
-        this.syncWith(peer, i).then(
-          () => true,
+      this.targets().map((peer, i) => {
+        const key = `${i} ${lo} ${data.generation}`;
+        if (this.synced.get(peer.id) === key) return true;
+        return this.syncWith(peer, i).then(
+          () => {
+            this.synced.set(peer.id, key);
+            if (this.synced.size > 4 * this.opts.successorListLength) this.synced.clear();
+            return true;
+          },
           (err: Error) => {
             this.deps.log.debug({ peer: peer.addr, reason: err.message }, "sync failed");
             return false;
           },
-        ),
-      ),
+        );
+      }),
     );
     return results.every(Boolean);
   }
@@ -208,6 +224,11 @@ export class AntiEntropy {
       this.cache.set(key, s);
     }
     return s;
+  }
+
+  /** A peer failed: it may come back empty, so every replica is synced again on the next change. */
+  forgetSyncs(): void {
+    this.synced.clear();
   }
 
   /** Records that this node replicates (lo, hi] for records of 2 or more copies (it just owned it). */

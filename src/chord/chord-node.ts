@@ -35,15 +35,13 @@ import { type LookupStats, Lookups } from "./lookup.js";
 import type { ChordOptions } from "./options.js";
 import { PauseWatch } from "./pause-watch.js";
 import { PeerGate } from "./peer-gate.js";
-import { PeriodicJob } from "./periodic.js";
 import { Stabilizer } from "./stabilizer.js";
 import { Unifier } from "./unify.js";
+import { AE_MAX_CALM, Upkeep } from "./upkeep.js";
 
-/** Fingers are fixed this many times less often once a whole pass changed nothing. */
-const SETTLED_FINGER_SLOWDOWN = 8;
 /** Nodes the location cache remembers. */
 const DIRECTORY_CAPACITY = 8192;
-/** How many rounds of anti-entropy over a replica set an owner's confirmation lasts. */
+/** How many rounds of anti-entropy over a replica set (at the calmest cadence) an owner's confirmation lasts. */
 const SERVE_WINDOW_ROUNDS = 3;
 
 export interface ChordDeps {
@@ -74,9 +72,7 @@ export class ChordNode {
   private readonly pauseWatch: PauseWatch;
   private readonly joiner: Joiner;
   readonly stats: ChordStats;
-  private readonly jobs: PeriodicJob[];
-  private readonly syncJob: PeriodicJob;
-  private readonly handoffJob: PeriodicJob;
+  private readonly upkeep: Upkeep;
   private state: NodeState = "new";
   /** Counts ring changes, so a sync that started before the latest one does not end the retries. */
   private changes = 0;
@@ -170,6 +166,7 @@ export class ChordNode {
       {
         transport: deps.transport,
         clock,
+        random: deps.random,
         log,
         table,
         call,
@@ -180,47 +177,14 @@ export class ChordNode {
       opts,
     );
     this.pauseWatch = new PauseWatch(clock, opts.pauseThresholdMs, (ms) => this.onPaused(ms));
-    const job = (name: string, ms: () => number, run: () => Promise<void>) =>
-      new PeriodicJob(deps, name, ms, run);
-    this.syncJob = job(
-      "replica-sync",
-      () => opts.antiEntropyMs,
-      () => this.syncAll(),
-    );
-    this.handoffJob = job(
-      "handoff",
-      () => opts.strandedScanMs,
-      () => this.handoff.scan(),
-    );
-    const s = this.stabilizer;
-    this.jobs = [
-      job(
-        "stabilize",
-        () => opts.stabilizeMs,
-        () => s.stabilize(),
-      ),
-      job(
-        "fix-fingers",
-        () => (s.fingersSettled ? SETTLED_FINGER_SLOWDOWN : 1) * opts.fixFingersMs,
-        () => s.fixFinger(),
-      ),
-      job(
-        "check-predecessor",
-        () => opts.checkPredecessorMs,
-        () => s.checkPredecessor(),
-      ),
-      job(
-        "anti-entropy",
-        () => opts.antiEntropyMs,
-        () => this.ae.tick(),
-      ),
-      job(
-        "probe-lost",
-        () => opts.checkPredecessorMs,
-        () => this.unifier.probe(),
-      ),
-      this.handoffJob,
-    ];
+    this.upkeep = new Upkeep(deps, opts, {
+      stabilizer: this.stabilizer,
+      ae: this.ae,
+      unifier: this.unifier,
+      handoff: this.handoff,
+      syncAll: () => this.syncAll(),
+      changes: () => this.changes,
+    });
   }
 
   get self(): Peer {
@@ -248,6 +212,7 @@ export class ChordNode {
         resolve: (pos, hops) => this.lookups.step(pos, hops),
         serves: this.serves,
         report: (from, o, detail) => this.report(from, o, detail),
+        wake: () => this.upkeep.calm.wake(),
       }),
     );
     const others = bootstrappers.filter((b) => b !== this.self.addr);
@@ -259,7 +224,7 @@ export class ChordNode {
     }
     if (this.state !== "joining") return;
     this.state = "running";
-    for (const j of this.jobs) j.start();
+    this.upkeep.start();
     this.pauseWatch.start();
     this.ringChanged();
   }
@@ -304,8 +269,7 @@ export class ChordNode {
 
   private halt(): void {
     this.state = "stopped";
-    for (const j of this.jobs) j.stop();
-    this.syncJob.stop();
+    this.upkeep.stop();
     this.pauseWatch.stop();
     this.data.stop();
   }
@@ -315,9 +279,11 @@ export class ChordNode {
     if (this.state !== "running") return;
     this.changes++;
     this.handoff.changedAt = this.deps.clock.now();
-    this.syncJob.start();
-    this.syncJob.trigger();
-    this.handoffJob.trigger(this.opts.antiEntropyMs * 2);
+    this.upkeep.calm.wake();
+    this.upkeep.syncJob.start();
+    // Changes in a row (a ring forming) share one sync; a node catching up syncs at once.
+    this.upkeep.syncJob.trigger(this.data.fresh ? this.opts.antiEntropyMs / 4 : 0);
+    this.upkeep.handoffJob.trigger(this.opts.antiEntropyMs * 2);
   }
 
   /** Syncs every replica; a node catching up is fresh again once all syncs succeeded. */
@@ -325,7 +291,7 @@ export class ChordNode {
     const seen = this.changes;
     const ok = await this.ae.syncAll();
     if (ok && seen === this.changes) {
-      this.syncJob.stop();
+      this.upkeep.syncJob.stop();
       if (!this.data.fresh) this.data.fresh = true;
     }
   }
@@ -339,7 +305,10 @@ export class ChordNode {
 
   /** Whether an owner's anti-entropy confirmed recently that we replicate `pos`. */
   private readonly serves = (pos: Id): boolean =>
-    this.ae.serves(pos, SERVE_WINDOW_ROUNDS * this.opts.antiEntropyMs * this.opts.replication);
+    this.ae.serves(
+      pos,
+      SERVE_WINDOW_ROUNDS * AE_MAX_CALM * this.opts.antiEntropyMs * this.opts.replication,
+    );
 
   /** Notify, getting admitted by proof-of-work first when the successor asks for it. */
   private readonly notify = async (succ: Peer): Promise<void> => {
@@ -371,6 +340,7 @@ export class ChordNode {
   private forget(peer: Peer, reason: string): void {
     this.directory.remove(peer.id);
     if (!this.table.removePeer(peer.id)) return;
+    this.ae.forgetSyncs();
     this.unifier.noteLost(peer);
     this.deps.log.warn({ peer: peer.addr, reason }, "peer failed, routing around it");
     this.ringChanged(); // later successors moved closer: they may need copies

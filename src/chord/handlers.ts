@@ -12,7 +12,7 @@ import { ADMISSION_REQUIRED, type Admission } from "./admission.js";
 import type { AntiEntropy } from "./anti-entropy.js";
 import type { DataPlane } from "./data-plane.js";
 import type { Lookup } from "./entry.js";
-import type { Joiner } from "./join.js";
+import { type Joiner, NOT_BETWEEN } from "./join.js";
 import type { PeerGate } from "./peer-gate.js";
 import type { Stabilizer } from "./stabilizer.js";
 import type { Unifier } from "./unify.js";
@@ -34,6 +34,8 @@ export interface HandlerDeps {
   /** Whether an owner confirmed recently that we replicate `pos`. */
   serves: (pos: Id) => boolean;
   report: (from: PeerCaller, offence: Offence, detail: string) => void;
+  /** Upkeep back to full speed (chord/calm.ts). */
+  wake: () => void;
 }
 
 /** The handlers, each vouching for its caller (it proved its address to the transport). */
@@ -79,7 +81,7 @@ function handlerTable(d: HandlerDeps): PeerHandlers {
       ) {
         // Refused, not scored: an honest joiner whose lookup ran on a ring in flux sends this
         // too (2,000 joins in one process sent 92), and the refusal gives the sender nothing.
-        throw new Error("you are not between my predecessor and me");
+        throw new Error(NOT_BETWEEN);
       }
       // Adopt the newcomer first, so writes for its range stop being taken here as owner.
       s.rectify(newcomer, true);
@@ -91,7 +93,9 @@ function handlerTable(d: HandlerDeps): PeerHandlers {
       return {};
     },
     newSuccessor: async (_, from) => {
-      void s.considerSuccessor(peerAt(from.addr));
+      // From our successor: its list changed, and ours will at our next stabilize.
+      if (!t.alone && t.successor().addr === from.addr) d.wake();
+      else void s.considerSuccessor(peerAt(from.addr));
       return {};
     },
     syncRange: async (req) => d.ae.onSyncRange(req),

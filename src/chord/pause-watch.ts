@@ -1,5 +1,5 @@
 // Notices that this process was paused (SIGSTOP, a VM freeze, a starved event
-// loop): a timer armed every threshold / 4 that fires more than `thresholdMs`
+// loop): a timer armed every threshold / 2 that fires more than `thresholdMs`
 // late means the node missed that long of the ring's life. The node then
 // catches up (chord-node.ts) before it answers as owner again.
 
@@ -25,7 +25,7 @@ export class PauseWatch {
   }
 
   private arm(): void {
-    const every = Math.max(1, Math.floor(this.thresholdMs / 4));
+    const every = Math.max(1, Math.floor(this.thresholdMs / 2));
     this.due = this.clock.now() + every;
     this.timer = this.clock.setTimeout(() => this.fire(), every);
   }

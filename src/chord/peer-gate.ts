@@ -8,13 +8,18 @@
 //   once it answered one of our calls, or proved its address calling us.
 //   Verified addresses are remembered for VERIFIED_MS; unverified ones are
 //   pinged in the background (at most PROBES_IN_FLIGHT at once) and may enter
-//   on a later round of stabilization or finger fixing.
+//   on a later round of stabilization or finger fixing; a successor list is
+//   verified whole before it is adopted (verify()), so it has no holes;
+// - a peer already in the table stays admissible: it was checked on entry, and
+//   a successor list's tail, never called, would otherwise drop out and come
+//   back every VERIFIED_MS.
 
 import type { Clock } from "../ports.js";
 import { hostOf, ipGroup, isLoopbackIp } from "../ring/ip-group.js";
 import type { Peer, RoutingTable } from "../ring/routing-table.js";
 
 const VERIFIED_MS = 10 * 60_000;
+const REVOUCH_MS = 10_000;
 const MAX_VERIFIED = 16_384;
 const PROBES_IN_FLIGHT = 16;
 
@@ -44,8 +49,11 @@ export class PeerGate {
 
   /** `addr` answered us, or proved its address when calling us. */
   vouch(addr: string): void {
+    const until = this.deps.clock.now() + VERIFIED_MS;
+    // Renewed at most once per REVOUCH_MS: every call vouches, and most calls go to the same few.
+    if ((this.verified.get(addr) ?? 0) > until - REVOUCH_MS) return;
     this.verified.delete(addr);
-    this.verified.set(addr, this.deps.clock.now() + VERIFIED_MS);
+    this.verified.set(addr, until);
     if (this.verified.size > MAX_VERIFIED)
       this.verified.delete(this.verified.keys().next().value as string);
   }
@@ -61,12 +69,29 @@ export class PeerGate {
     return ip !== undefined && this.deps.banned(ip);
   }
 
+  /**
+   * Pings the unverified peers of `list` (not banned, not capped) in parallel and
+   * waits for the answers, so that filter() then keeps every live one.
+   */
+  async verify(list: readonly Peer[]): Promise<void> {
+    const inTable = this.tableIds();
+    const pending = list.filter(
+      (p) =>
+        p.id !== this.deps.table.self.id &&
+        !inTable.has(p.id) &&
+        !this.isVerified(p.addr) &&
+        !this.isBanned(p),
+    );
+    await Promise.all(pending.map((p) => this.deps.ping(p).catch(() => undefined)));
+  }
+
   /** The peers of `list` that may enter the table, in order; unverified ones are probed. */
   filter(list: readonly Peer[]): Peer[] {
     const counts = this.countsExcept(list);
+    const inTable = this.tableIds();
     const out: Peer[] = [];
     for (const p of list) {
-      if (!this.admissible(p, counts)) continue;
+      if (!this.admissible(p, counts, inTable)) continue;
       out.push(p);
       const g = this.group(p);
       if (g !== undefined) counts.set(g, (counts.get(g) ?? 0) + 1);
@@ -79,7 +104,11 @@ export class PeerGate {
     return this.filter([p]).length === 1;
   }
 
-  private admissible(p: Peer, counts: Map<string, number>): boolean {
+  private tableIds(): Set<string> {
+    return new Set(this.deps.table.knownPeers().map((p) => p.id));
+  }
+
+  private admissible(p: Peer, counts: Map<string, number>, inTable: Set<string>): boolean {
     if (p.id === this.deps.table.self.id) return true;
     if (this.isBanned(p)) {
       this.stats.banned++;
@@ -90,7 +119,7 @@ export class PeerGate {
       this.stats.capped++;
       return false;
     }
-    if (this.isVerified(p.addr)) return true;
+    if (inTable.has(p.id) || this.isVerified(p.addr)) return true;
     this.stats.unverified++;
     this.probe(p);
     return false;

@@ -7,7 +7,8 @@
 //   ping the predecessor every checkPredecessorMs.
 // Rectify adopts a notifier that lies closer, or any once the predecessor is dead.
 // Every change of the replica set or of the owned range is reported upwards
-// (anti-entropy syncs at once).
+// (anti-entropy syncs at once), and a change of the successor list is told to
+// the predecessor, whose list changes with ours.
 
 import type { Logger } from "../log.js";
 import type { RingDirectory } from "../ring/directory.js";
@@ -46,6 +47,8 @@ export class Stabilizer {
   private nextFinger = 0;
   /** A whole pass over the fingers changed nothing: fix them at the slow cadence. */
   fingersSettled = false;
+  /** Whole passes over the fingers so far. */
+  fingerPasses = 0;
   private fingerPassChanged = false;
   private confirmed = false;
 
@@ -76,6 +79,7 @@ export class Stabilizer {
         continue; // call() removed it from the table: try the next one
       }
       const { list, pred } = await this.closestLiveSuccessor(succ, nb);
+      await this.deps.gate.verify(list);
       this.setSuccessors(list);
       // Notify only when the successor does not already name us (saves a call per run).
       if (pred !== t.self.addr) {
@@ -135,7 +139,22 @@ export class Stabilizer {
     for (const p of t.successors) this.deps.directory.add(p);
     const after = t.successor();
     if (after.id !== before) this.deps.log.info({ successor: after.addr }, "successor changed");
-    if (replicas() !== replicasBefore) this.deps.onReplicasChanged();
+    if (replicas() !== replicasBefore) {
+      this.deps.onReplicasChanged();
+      this.pokePredecessor();
+    }
+  }
+
+  /**
+   * Our successor list changed: so will our predecessor's, at its next stabilize.
+   * Telling it (newSuccessor from its own successor) makes it stabilize within its
+   * base period even while calm, so a failure reaches the whole replica set in
+   * r short steps rather than r calm ones.
+   */
+  private pokePredecessor(): void {
+    const pred = this.deps.table.predecessor;
+    if (pred === undefined) return;
+    void this.deps.call(pred, "newSuccessor", {}, this.opts.rpcTimeoutMs).catch(() => undefined);
   }
 
   /**
@@ -184,6 +203,7 @@ export class Stabilizer {
     this.deps.directory.add(node);
     this.nextFinger = last + 1 >= ID_BITS ? 0 : last + 1;
     if (this.nextFinger === 0) {
+      this.fingerPasses++;
       this.fingersSettled = !this.fingerPassChanged;
       this.fingerPassChanged = false;
     }
@@ -235,7 +255,9 @@ export class Stabilizer {
       .call(p, "getNeighbours", {}, this.opts.rpcTimeoutMs)
       .catch(() => undefined);
     if (nb === undefined || !closer()) return;
-    this.setSuccessors([p, ...nb.succs.map(peerAt)]);
+    const list = [p, ...nb.succs.map(peerAt)];
+    await this.deps.gate.verify(list);
+    if (closer()) this.setSuccessors(list);
   }
 
   /**

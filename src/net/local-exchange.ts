@@ -6,7 +6,9 @@
 //   unregisters when it closes. A call to a registered address is encoded and
 //   decoded with the peer codec exactly as over TCP (schemas, size limit),
 //   answered by the callee's handlers with the same per-peer rate limit and
-//   bans, and bounded by the same deadline.
+//   bans, and bounded by the same deadline. A request is delivered on a later
+//   turn of the event loop (setImmediate), as from a socket, so timers and
+//   sockets keep running between calls.
 // - The caller is known by construction (the process registered it), so no
 //   hello is needed: only transports of this process can register.
 // - Anything else, and every node outside the process, goes over TCP.
@@ -71,6 +73,10 @@ export class LocalExchange {
     });
     let reply: Buffer | undefined;
     try {
+      // Delivered on a later turn of the event loop, as a socket would: a chain of calls
+      // answered only through promises would never let timers run (2,000 joins in a row
+      // starved every node's timers for 6 s, and all of them then believed they were paused).
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const answer = receiver(frame.subarray(PEER_FRAME_HEADER_BYTES), from).catch((err) => {
         throw new PeerCallError("protocol", `peer ${to} refused ${name}: ${messageOf(err)}`);
       });

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ChordNode } from "../../src/chord/chord-node.js";
+import { AE_MAX_CALM } from "../../src/chord/upkeep.js";
 import { defaultConfig } from "../../src/config/config.js";
 import { chordOptions } from "../../src/node.js";
 import { keyPosition } from "../../src/ring/id.js";
@@ -102,7 +103,10 @@ describe("durability on the default settings", () => {
     newerAt.data.storeBatch([
       { key: keys[1]!, rec: { ...rec, value: Buffer.from("v2"), version: rec.version + 1 } },
     ]);
-    await ring.clock.advance(DEFAULTS.antiEntropyMs * 1.5 * DEFAULTS.successorListLength);
+    // An idle ring runs anti-entropy at its calmest cadence (chord/upkeep.ts).
+    await ring.clock.advance(
+      DEFAULTS.antiEntropyMs * AE_MAX_CALM * 1.5 * DEFAULTS.successorListLength,
+    );
     assert.equal(valueAt(ring, lostAt, keys[0]!), "v1", "the lost copy was not restored");
     for (const n of replicaSet(ring, keys[1]!, 8))
       assert.equal(valueAt(ring, n, keys[1]!), "v2", "the newer copy did not spread");

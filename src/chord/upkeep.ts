@@ -1,0 +1,121 @@
+// The periodic jobs of one node and their cadences (chord/periodic.ts runs
+// each: jittered, never overlapping). Policy:
+// - stabilize, predecessor check, anti-entropy and finger fixing run at their
+//   base periods times the node's calm factor (chord/calm.ts): fast while the
+//   ring around the node changes, up to MAX_CALM times slower while it is
+//   stable (anti-entropy at most AE_MAX_CALM times, so lost copies come back
+//   within a minute on an idle ring). Finger fixing is a further SETTLED_FINGER_SLOWDOWN times slower
+//   after the first whole pass over the fingers (fingers speed lookups up; a
+//   dead one is routed around at once, and the successor list keeps lookups right).
+// - A stabilize run that changed nothing calms the node; a ring change wakes
+//   it, and the slowed jobs run within their base periods.
+// - Lost peers are probed every checkPredecessorMs (only while there are any);
+//   stranded records are looked for every strandedScanMs.
+// - replica-sync runs only after a ring change, until every replica synced.
+
+import type { Logger } from "../log.js";
+import type { Clock } from "../ports.js";
+import type { AntiEntropy } from "./anti-entropy.js";
+import { Calm } from "./calm.js";
+import type { Handoff } from "./handoff.js";
+import type { ChordOptions } from "./options.js";
+import { PeriodicJob } from "./periodic.js";
+import type { Stabilizer } from "./stabilizer.js";
+import type { Unifier } from "./unify.js";
+
+/**
+ * Anti-entropy slows down at most this much: an idle owner then reaches each of its
+ * r - 1 replicas at least every (r - 1) x 1.5 x AE_MAX_CALM x antiEntropyMs.
+ */
+export const AE_MAX_CALM = 4;
+/** Fingers are fixed this many times less often after the first whole pass. */
+const SETTLED_FINGER_SLOWDOWN = 8;
+
+export interface UpkeepParts {
+  stabilizer: Stabilizer;
+  ae: AntiEntropy;
+  unifier: Unifier;
+  handoff: Handoff;
+  /** The replica-sync job's run: syncs every replica. */
+  syncAll: () => Promise<void>;
+  /** How many ring changes the node has seen. */
+  changes: () => number;
+}
+
+export class Upkeep {
+  readonly calm: Calm;
+  readonly syncJob: PeriodicJob;
+  readonly handoffJob: PeriodicJob;
+  /** The jobs the calm factor slows, with their base periods. */
+  private readonly paced: [PeriodicJob, () => number][];
+  private readonly jobs: PeriodicJob[];
+
+  constructor(
+    deps: { clock: Clock; random: () => number; log: Logger },
+    opts: ChordOptions,
+    parts: UpkeepParts,
+  ) {
+    const s = parts.stabilizer;
+    const calm = new Calm(() => this.hurry());
+    this.calm = calm;
+    const job = (name: string, ms: () => number, run: () => Promise<void>) =>
+      new PeriodicJob(deps, name, ms, run);
+    const fingerBase = () => (s.fingerPasses > 0 ? SETTLED_FINGER_SLOWDOWN : 1) * opts.fixFingersMs;
+    const stabilize = job(
+      "stabilize",
+      () => calm.factor * opts.stabilizeMs,
+      async () => {
+        const before = parts.changes();
+        await s.stabilize();
+        if (parts.changes() === before) calm.quiet();
+      },
+    );
+    const fingers = job(
+      "fix-fingers",
+      () => calm.factor * fingerBase(),
+      () => s.fixFinger(),
+    );
+    const checkPred = job(
+      "check-predecessor",
+      () => calm.factor * opts.checkPredecessorMs,
+      () => s.checkPredecessor(),
+    );
+    const ae = job(
+      "anti-entropy",
+      () => Math.min(calm.factor, AE_MAX_CALM) * opts.antiEntropyMs,
+      () => parts.ae.tick(),
+    );
+    this.paced = [
+      [stabilize, () => opts.stabilizeMs],
+      [fingers, fingerBase],
+      [checkPred, () => opts.checkPredecessorMs],
+      [ae, () => opts.antiEntropyMs],
+    ];
+    this.syncJob = job("replica-sync", () => opts.antiEntropyMs, parts.syncAll);
+    this.handoffJob = job(
+      "handoff",
+      () => opts.strandedScanMs,
+      () => parts.handoff.scan(),
+    );
+    const probeLost = job(
+      "probe-lost",
+      () => calm.factor * opts.checkPredecessorMs,
+      () => parts.unifier.probe(),
+    );
+    this.jobs = [stabilize, fingers, checkPred, ae, probeLost, this.handoffJob];
+  }
+
+  start(): void {
+    for (const j of this.jobs) j.start();
+  }
+
+  stop(): void {
+    for (const j of this.jobs) j.stop();
+    this.syncJob.stop();
+  }
+
+  /** Woken from calm: each slowed job runs within its base period. */
+  private hurry(): void {
+    for (const [j, base] of this.paced) j.trigger(base());
+  }
+}
