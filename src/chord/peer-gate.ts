@@ -22,6 +22,14 @@ const VERIFIED_MS = 10 * 60_000;
 const REVOUCH_MS = 10_000;
 const MAX_VERIFIED = 16_384;
 const PROBES_IN_FLIGHT = 16;
+/** Addresses whose host and IP group are remembered (parsing them is most of a filter's cost). */
+const MAX_PARSED = 4096;
+
+interface Parsed {
+  readonly ip: string | undefined;
+  /** The IP group the address counts in, undefined when exempt. */
+  readonly group: string | undefined;
+}
 
 export interface GateOptions {
   maxIdsPerIp: number;
@@ -39,6 +47,7 @@ export interface PeerGateDeps {
 export class PeerGate {
   private readonly verified = new Map<string, number>();
   private readonly probing = new Set<string>();
+  private readonly parsed = new Map<string, Parsed>();
   /** Peers refused for their IP's cap or ban, and second-hand ones held until verified. */
   readonly stats = { capped: 0, banned: 0, unverified: 0 };
 
@@ -65,7 +74,7 @@ export class PeerGate {
 
   /** Whether a peer's IP is banned. */
   isBanned(p: Peer): boolean {
-    const ip = hostOf(p.addr);
+    const ip = this.parse(p.addr).ip;
     return ip !== undefined && this.deps.banned(ip);
   }
 
@@ -139,10 +148,20 @@ export class PeerGate {
 
   /** The IP group a peer counts against, or undefined when exempt. */
   private group(p: Peer): string | undefined {
-    const ip = hostOf(p.addr);
-    if (ip === undefined) return undefined;
-    if (!this.opts.limitLoopback && isLoopbackIp(ip)) return undefined;
-    return ipGroup(ip);
+    return this.parse(p.addr).group;
+  }
+
+  /** The host of an address and its group: pure functions of the text, remembered. */
+  private parse(addr: string): Parsed {
+    let parsed = this.parsed.get(addr);
+    if (parsed === undefined) {
+      const ip = hostOf(addr);
+      const exempt = ip === undefined || (!this.opts.limitLoopback && isLoopbackIp(ip));
+      parsed = { ip, group: exempt ? undefined : ipGroup(ip) };
+      if (this.parsed.size >= MAX_PARSED) this.parsed.clear();
+      this.parsed.set(addr, parsed);
+    }
+    return parsed;
   }
 
   private probe(p: Peer): void {

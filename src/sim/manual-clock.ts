@@ -1,40 +1,42 @@
-// A Clock whose time moves only when a test says so. Policy: timers wait in a
-// priority queue ordered by due time, ties in insertion order; delays round up
-// to whole milliseconds, at least 1 and at most 2^31-1 (as Node's timers do),
-// so a timer never fires in the tick that armed it. advance() walks forward in
+// A Clock whose time moves only when a test says so. Policy: timers fire in
+// order of due time, ties in insertion order; delays round up to whole
+// milliseconds, at least 1 and at most 2^31-1 (as Node's timers do), so a
+// timer never fires in the tick that armed it. advance() walks forward in
 // 1 ms ticks but jumps idle gaps straight to the next due timer. Before the
 // first tick, and after every tick that fired timers, it drains the microtask
 // queue (one setImmediate turn), so promise chains settle at the time they
 // were started, before time moves on.
-// Cancelled timers are dropped lazily, and the queue is compacted when they
-// outnumber the live ones.
+// Timers wait in one bucket per due time (a list in arming order) under a
+// priority queue of the distinct due times: arming and firing cost O(1) plus
+// one queue operation per new due time, however many timers wait (a
+// 10,000-node simulation keeps ~10^5). A cancelled timer's slot is cleared at
+// once, so what it holds can be collected; a bucket whose timers were all
+// cancelled is skipped without a tick.
 
 import TinyQueue from "tinyqueue";
 import type { Clock, TimerHandle } from "../ports.js";
 
-interface Timer {
+interface Bucket {
   readonly at: number;
-  readonly seq: number;
-  readonly fn: () => void;
-  /** Fired or cancelled. */
-  done: boolean;
+  /** Callbacks in arming order; undefined once fired or cancelled. */
+  readonly fns: ((() => void) | undefined)[];
+  /** The next slot to fire (a throwing timer leaves the rest for the next tick). */
+  next: number;
+  /** Slots neither fired nor cancelled. */
+  live: number;
 }
 
-const byDueThenArmed = (a: Timer, b: Timer): number => a.at - b.at || a.seq - b.seq;
 const MAX_DELAY_MS = 2 ** 31 - 1;
-/** Compaction never runs for fewer cancelled timers than this. */
-const COMPACT_MIN = 1024;
 
 /** Resolves after every microtask queued so far, and every one they queue, has run. */
 export const drainMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class ManualClock implements Clock {
   private time: number;
-  private queue = new TinyQueue<Timer>([], byDueThenArmed);
-  private armed = 0;
+  private readonly buckets = new Map<number, Bucket>();
+  /** The due times of the buckets, earliest first. */
+  private readonly times = new TinyQueue<number>([], (a, b) => a - b);
   private live = 0;
-  /** Cancelled timers still sitting in the queue. */
-  private cancelled = 0;
   private running = false;
 
   constructor(epochMs = 1_700_000_000_000) {
@@ -52,10 +54,26 @@ export class ManualClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const delay = Number.isNaN(ms) ? 1 : Math.min(Math.max(Math.ceil(ms), 1), MAX_DELAY_MS);
-    const timer: Timer = { at: this.time + delay, seq: this.armed++, fn, done: false };
-    this.queue.push(timer);
+    const at = this.time + delay;
+    let bucket = this.buckets.get(at);
+    if (bucket === undefined) {
+      bucket = { at, fns: [], next: 0, live: 0 };
+      this.buckets.set(at, bucket);
+      this.times.push(at);
+    }
+    const b = bucket;
+    const slot = b.fns.length;
+    b.fns.push(fn);
+    b.live++;
     this.live++;
-    return { cancel: () => this.cancel(timer) };
+    return {
+      cancel: () => {
+        if (b.fns[slot] === undefined) return;
+        b.fns[slot] = undefined;
+        b.live--;
+        this.live--;
+      },
+    };
   }
 
   /**
@@ -93,41 +111,36 @@ export class ManualClock implements Clock {
 
   /** Fires the timers of the next busy tick at or before `limit`; false when there is none. */
   private async tick(limit: number): Promise<boolean> {
-    const first = this.peekLive();
-    if (first === undefined || first.at > limit) return false;
-    this.time = first.at;
-    for (let next: Timer | undefined = first; next?.at === this.time; next = this.peekLive()) {
-      this.queue.pop();
-      next.done = true;
+    const b = this.peekLive();
+    if (b === undefined || b.at > limit) return false;
+    this.time = b.at;
+    // Nothing can join this bucket meanwhile: a timer armed now is due 1 ms later at least.
+    while (b.next < b.fns.length) {
+      const fn = b.fns[b.next];
+      b.fns[b.next++] = undefined;
+      if (fn === undefined) continue;
+      b.live--;
       this.live--;
-      next.fn();
+      fn();
     }
+    this.drop(b);
     await drainMicrotasks();
     return true;
   }
 
-  private peekLive(): Timer | undefined {
-    let head = this.queue.peek();
-    while (head?.done) {
-      this.queue.pop();
-      this.cancelled--;
-      head = this.queue.peek();
+  /** The earliest bucket with a live timer; empty ones on the way are dropped. */
+  private peekLive(): Bucket | undefined {
+    for (let at = this.times.peek(); at !== undefined; at = this.times.peek()) {
+      const b = this.buckets.get(at)!;
+      if (b.live > 0) return b;
+      this.drop(b);
     }
-    return head;
+    return undefined;
   }
 
-  private cancel(timer: Timer): void {
-    if (timer.done) return;
-    timer.done = true;
-    this.live--;
-    this.cancelled++;
-    if (this.cancelled > COMPACT_MIN && this.cancelled * 2 > this.queue.length) {
-      this.queue = new TinyQueue(
-        this.queue.data.filter((t) => !t.done),
-        byDueThenArmed,
-      );
-      this.cancelled = 0;
-    }
+  private drop(b: Bucket): void {
+    this.times.pop();
+    this.buckets.delete(b.at);
   }
 
   /** Runs one advance at a time: two interleaved walks through time are a test bug. */

@@ -100,6 +100,39 @@ describe("ManualClock", () => {
     assert.equal(clock.pending, 0);
   });
 
+  test("a throwing timer propagates out of advance; the rest of its tick fire on the next", async () => {
+    const clock = new ManualClock(0);
+    const fired: string[] = [];
+    clock.setTimeout(() => fired.push("a"), 2);
+    clock.setTimeout(() => {
+      throw new Error("boom");
+    }, 2);
+    clock.setTimeout(() => fired.push("c"), 2);
+    const d = clock.setTimeout(() => fired.push("d"), 2);
+    d.cancel();
+    await assert.rejects(clock.advance(5), /boom/);
+    assert.deepEqual(fired, ["a"]);
+    assert.equal(clock.now(), 2);
+    assert.equal(clock.pending, 1);
+    await clock.advance(3);
+    assert.deepEqual(fired, ["a", "c"]);
+    assert.equal(clock.now(), 5);
+    assert.equal(clock.pending, 0);
+  });
+
+  test("a tick whose timers were all cancelled is skipped: runUntil sees no tick there", async () => {
+    const clock = new ManualClock(0);
+    clock.setTimeout(() => undefined, 3).cancel();
+    let checks = 0;
+    clock.setTimeout(() => undefined, 7);
+    await clock.runUntil(() => {
+      checks++;
+      return false;
+    }, 10);
+    // once before the first tick, once after the tick at 7, once at the deadline
+    assert.equal(checks, 3);
+  });
+
   test("advance drains promise chains a timer starts before the next tick", async () => {
     const clock = new ManualClock(0);
     const steps: string[] = [];
