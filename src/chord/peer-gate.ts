@@ -16,6 +16,8 @@ import type { Peer, RoutingTable } from "../ring/routing-table.js";
 
 const VERIFIED_MS = 10 * 60_000;
 const MAX_VERIFIED = 16_384;
+/** A vouched address moves to the end of the eviction order at most this often. */
+const REORDER_MS = 60_000;
 const PROBES_IN_FLIGHT = 16;
 
 export interface GateOptions {
@@ -44,8 +46,17 @@ export class PeerGate {
 
   /** `addr` answered us, or proved its address when calling us. */
   vouch(addr: string): void {
+    const until = this.deps.clock.now() + VERIFIED_MS;
+    const was = this.verified.get(addr);
+    // Moved to the end (the eviction order) at most once a minute: deleting and
+    // re-adding on every call leaves a hole per call and keeps the map's table
+    // at twice its entries.
+    if (was !== undefined && until - was < REORDER_MS) {
+      this.verified.set(addr, until);
+      return;
+    }
     this.verified.delete(addr);
-    this.verified.set(addr, this.deps.clock.now() + VERIFIED_MS);
+    this.verified.set(addr, until);
     if (this.verified.size > MAX_VERIFIED)
       this.verified.delete(this.verified.keys().next().value as string);
   }
