@@ -255,12 +255,12 @@ export class AntiEntropy {
     let bytes = 0;
     let more = false;
     const offer = (key: Buffer, rec: ChordRecord) => {
-      if (give.length >= PEER_MAX_BATCH_ENTRIES || bytes + rec.value.length > GIVE_BYTES) {
+      if (give.length >= PEER_MAX_BATCH_ENTRIES || bytes + rec.valueLength > GIVE_BYTES) {
         more = true;
         return;
       }
       give.push({ key, rec: toWire(rec) });
-      bytes += rec.value.length + 64;
+      bytes += rec.valueLength + 64;
     };
     const listed = new Set<KeyId>();
     for (const h of req.have) {
