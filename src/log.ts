@@ -3,8 +3,9 @@
 // Level and format come from config, overridden by RINGDHT_LOG_LEVEL and
 // RINGDHT_LOG_FORMAT.
 
+import { createRequire } from "node:module";
 import { pino } from "pino";
-import pretty from "pino-pretty";
+import type PinoPretty from "pino-pretty";
 
 export type Logger = pino.Logger;
 
@@ -35,7 +36,7 @@ export function createLogger(opts: LogOptions): Logger {
   const usePretty = opts.format === "pretty" || (opts.format === "auto" && process.stderr.isTTY);
   const base = { level: opts.level, base: undefined };
   if (!usePretty) return pino(base, pino.destination({ fd: 2, sync: true }));
-  const stream = pretty({
+  const stream = loadPretty()({
     destination: 2,
     sync: true,
     colorize: process.stderr.isTTY,
@@ -44,6 +45,14 @@ export function createLogger(opts: LogOptions): Logger {
     ignore: "pid,hostname",
   });
   return pino(base, stream);
+}
+
+/**
+ * pino-pretty and its dependencies are loaded only for pretty output: a node
+ * logging JSON lines (a service, a harness) never needs them.
+ */
+function loadPretty(): typeof PinoPretty {
+  return createRequire(import.meta.url)("pino-pretty") as typeof PinoPretty;
 }
 
 /** A logger that drops everything (tests, library use). */

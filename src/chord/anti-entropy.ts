@@ -34,6 +34,8 @@ import { type Caller, type ChordRecord, type DataPlane, toWire } from "./data-pl
 import type { ChordOptions } from "./options.js";
 
 const GIVE_BYTES = 2 * 1024 * 1024;
+/** Summaries are cached (per store generation) only for stores of at least this many records. */
+const SUMMARY_CACHE_MIN_RECORDS = 256;
 
 export interface AntiEntropyDeps {
   clock: Clock;
@@ -207,6 +209,12 @@ export class AntiEntropy {
 
   private summary(lo: Id, hi: Id, minReplication: number): RangeSummary {
     const { data } = this.deps;
+    const records = () => data.live().map(([, rec]) => rec);
+    // A small store is summed again at less cost than a cache entry's memory
+    // (64 bucket sums and a 130-character key, for every range asked about).
+    if (data.store.size < SUMMARY_CACHE_MIN_RECORDS) {
+      return summarize(records(), lo, hi, minReplication);
+    }
     if (this.cacheGen !== data.generation) {
       this.cache.clear();
       this.cacheGen = data.generation;
@@ -214,12 +222,7 @@ export class AntiEntropy {
     const key = `${lo}${hi}${minReplication}`;
     let s = this.cache.get(key);
     if (s === undefined) {
-      s = summarize(
-        data.live().map(([, rec]) => rec),
-        lo,
-        hi,
-        minReplication,
-      );
+      s = summarize(records(), lo, hi, minReplication);
       if (this.cache.size > 256) this.cache.clear();
       this.cache.set(key, s);
     }
@@ -259,7 +262,7 @@ export class AntiEntropy {
     if (this.confirmed.size > 4 * this.opts.successorListLength) this.forgetOldest();
     const mine = this.summary(lo, hi, req.minReplication);
     const match = mine.root === req.root && mine.count === req.count;
-    return { match, count: mine.count, buckets: match ? [] : mine.buckets };
+    return { match, count: mine.count, buckets: match ? [] : [...mine.buckets] };
   }
 
   onSyncBuckets(req: RpcReq<"syncBuckets">): RpcRes<"syncBuckets"> {
@@ -273,12 +276,12 @@ export class AntiEntropy {
     let bytes = 0;
     let more = false;
     const offer = (key: Buffer, rec: ChordRecord) => {
-      if (give.length >= PEER_MAX_BATCH_ENTRIES || bytes + rec.value.length > GIVE_BYTES) {
+      if (give.length >= PEER_MAX_BATCH_ENTRIES || bytes + rec.valueLength > GIVE_BYTES) {
         more = true;
         return;
       }
       give.push({ key, rec: toWire(rec) });
-      bytes += rec.value.length + 64;
+      bytes += rec.valueLength + 64;
     };
     const listed = new Set<KeyId>();
     for (const h of req.have) {

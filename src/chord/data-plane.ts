@@ -25,8 +25,9 @@ import { type Id, keyPosition } from "../ring/id.js";
 import { betweenRightIncl } from "../ring/interval.js";
 import { hostOf } from "../ring/ip-group.js";
 import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
+import { PackedRecord } from "../store/packed-record.js";
 import { type KeyId, keyBytes, keyId, type PutOutcome, Store } from "../store/store.js";
-import { recordDigest, type Summarizable } from "../store/summary.js";
+import { recordDigest } from "../store/summary.js";
 import { VersionClock } from "../store/version.js";
 import {
   PEER_MAX_BATCH_ENTRIES,
@@ -42,11 +43,8 @@ import type { ChordOptions } from "./options.js";
 import { awaitQuorum, majority } from "./quorum.js";
 import { futureText, judge, RecordRules } from "./record-rules.js";
 
-export interface ChordRecord extends Summarizable {
-  readonly value: Buffer;
-  readonly version: number;
-  readonly deadline: number;
-}
+/** A stored record (kept packed: store/packed-record.ts). */
+export type ChordRecord = PackedRecord;
 
 export type Caller = <K extends RpcName>(
   peer: Peer,
@@ -241,14 +239,14 @@ export class DataPlane {
     const key = keyBytes(id);
     const outcome = this.store.put(
       id,
-      {
+      PackedRecord.pack({
         value: rec.value,
         version: rec.version,
         deadline: rec.deadline,
         replication: rec.replication,
         pos,
         digest: recordDigest(key, rec.version, rec.value),
-      },
+      }),
       now,
     );
     if (outcome === "stored") {
@@ -342,10 +340,10 @@ export class DataPlane {
       refused += res.refused ?? 0;
     };
     for (const [id, rec] of records) {
-      if (batch.length >= PEER_MAX_BATCH_ENTRIES || bytes + rec.value.length > BATCH_BYTES)
+      if (batch.length >= PEER_MAX_BATCH_ENTRIES || bytes + rec.valueLength > BATCH_BYTES)
         await flush();
       batch.push({ key: keyBytes(id), rec: toWire(rec) });
-      bytes += rec.value.length + 64;
+      bytes += rec.valueLength + 64;
     }
     await flush();
     return refused;

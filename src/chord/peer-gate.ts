@@ -21,6 +21,8 @@ import type { Peer, RoutingTable } from "../ring/routing-table.js";
 const VERIFIED_MS = 10 * 60_000;
 const REVOUCH_MS = 10_000;
 const MAX_VERIFIED = 16_384;
+/** A vouched address moves to the end of the eviction order at most this often. */
+const REORDER_MS = 60_000;
 const PROBES_IN_FLIGHT = 16;
 /** Addresses whose host and IP group are remembered (parsing them is most of a filter's cost). */
 const MAX_PARSED = 4096;
@@ -59,8 +61,16 @@ export class PeerGate {
   /** `addr` answered us, or proved its address when calling us. */
   vouch(addr: string): void {
     const until = this.deps.clock.now() + VERIFIED_MS;
-    // Renewed at most once per REVOUCH_MS: every call vouches, and most calls go to the same few.
-    if ((this.verified.get(addr) ?? 0) > until - REVOUCH_MS) return;
+    const was = this.verified.get(addr);
+    // Renewed at most once per REVOUCH_MS (every call vouches, and most go to the same
+    // few), and moved to the end of the eviction order at most once per REORDER_MS:
+    // deleting and re-adding on every call leaves a hole per call and keeps the map's
+    // table at twice its entries.
+    if (was !== undefined && until - was < REVOUCH_MS) return;
+    if (was !== undefined && until - was < REORDER_MS) {
+      this.verified.set(addr, until);
+      return;
+    }
     this.verified.delete(addr);
     this.verified.set(addr, until);
     if (this.verified.size > MAX_VERIFIED)

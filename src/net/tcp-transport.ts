@@ -42,6 +42,7 @@ import {
   type InboundContext,
 } from "./peer-inbound.js";
 import { askProve, OutboundConnection, type OutboundContext, timerMs } from "./peer-outbound.js";
+import { PeerRateLimiter } from "./rate-limit.js";
 
 export { PEER_MAX_INFLIGHT } from "./peer-inbound.js";
 export const PEER_IDLE_MS = 20_000;
@@ -55,7 +56,6 @@ export const PEER_HELLO_DEADLINE_MS = 10_000;
 export const PEER_FRAME_DEADLINE_MS = 10_000;
 /** Requests per second per peer (sustained) and the burst allowed above it. */
 export const PEER_RATE = { perSecond: 5_000, burst: 10_000 };
-const MAX_RATE_BUCKETS = 16_384;
 export const PEER_WARNING = "bad peer input, closing connection";
 
 export interface TcpTransportOptions {
@@ -111,7 +111,7 @@ export class TcpTransport implements PeerTransport {
   private readonly perIp = new Map<string, number>();
   private readonly pool = new Map<string, OutboundConnection>();
   private readonly tickets = new Set<string>();
-  private readonly buckets = new Map<string, { tokens: number; at: number; reported: number }>();
+  private readonly rate: PeerRateLimiter;
   private readonly counts = {
     inboundConnections: 0,
     outboundConnections: 0,
@@ -137,6 +137,8 @@ export class TcpTransport implements PeerTransport {
   ) {
     this.advertised = opts.advertise ?? formatAddress(opts.listen);
     this.guard = opts.guard ?? noGuard;
+    const { perSecond, burst } = opts.rate ?? PEER_RATE;
+    this.rate = new PeerRateLimiter(perSecond, burst);
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     // The cap is ours (accept() makes room by evicting); the OS-level one is a backstop.
     this.server.maxConnections = 2 * (opts.maxConnections ?? PEER_MAX_CONNECTIONS);
@@ -363,25 +365,11 @@ export class TcpTransport implements PeerTransport {
 
   /** Token bucket per verified peer address; refusals are reported at most once a second. */
   private allow(caller: PeerCaller): boolean {
-    const { perSecond, burst } = this.opts.rate ?? PEER_RATE;
-    const now = performance.now();
-    let b = this.buckets.get(caller.addr);
-    if (b === undefined) {
-      if (this.buckets.size >= MAX_RATE_BUCKETS) this.buckets.clear();
-      b = { tokens: burst, at: now, reported: Number.NEGATIVE_INFINITY };
-      this.buckets.set(caller.addr, b);
-    }
-    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * perSecond);
-    b.at = now;
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return true;
-    }
+    const verdict = this.rate.take(caller.addr, performance.now());
+    if (verdict === "allow") return true;
     this.counts.rateLimited++;
-    if (now - b.reported >= 1000) {
-      b.reported = now;
-      this.guard.report(caller.ip, "rateLimited", `more than ${perSecond} requests/s`);
-    }
+    if (verdict === "refuse-and-report")
+      this.guard.report(caller.ip, "rateLimited", `more than ${this.rate.perSecond} requests/s`);
     return false;
   }
 

@@ -3,8 +3,8 @@
 // over a deadline heap, so an idle store costs nothing (no timer per key).
 // Writes are last-writer-wins by version; a byte quota bounds memory.
 
-import TinyQueue from "tinyqueue";
 import type { KeyId } from "../wire/key.js";
+import { DeadlineHeap } from "./deadline-heap.js";
 
 export { type KeyId, keyBytes, keyId } from "../wire/key.js";
 
@@ -15,6 +15,8 @@ export interface Versioned {
   readonly version: number;
   /** Absolute expiry, ms since the epoch; live while now <= deadline. */
   readonly deadline: number;
+  /** The value's length, where reading `value` copies it (store/packed-record.ts). */
+  readonly valueLength?: number;
 }
 
 export type PutOutcome = "stored" | "same" | "stale" | "expired" | "empty" | "over-quota";
@@ -24,7 +26,7 @@ export const ENTRY_OVERHEAD_BYTES = 128;
 const KEY_BYTES = 32;
 
 export const entryCost = (rec: Versioned): number =>
-  KEY_BYTES + rec.value.length + ENTRY_OVERHEAD_BYTES;
+  KEY_BYTES + (rec.valueLength ?? rec.value.length) + ENTRY_OVERHEAD_BYTES;
 
 /** True when `a` must replace `b`: higher version, or equal version and larger bytes. */
 export function supersedes(a: Versioned, b: Versioned): boolean {
@@ -32,14 +34,9 @@ export function supersedes(a: Versioned, b: Versioned): boolean {
   return Buffer.compare(a.value, b.value) > 0;
 }
 
-interface Expiry {
-  deadline: number;
-  id: KeyId;
-}
-
 export class Store<R extends Versioned = Versioned> {
   private readonly map = new Map<KeyId, R>();
-  private expiries = new TinyQueue<Expiry>([], (a, b) => a.deadline - b.deadline);
+  private readonly expiries = new DeadlineHeap();
   private used = 0;
 
   constructor(readonly quotaBytes: number) {}
@@ -54,7 +51,7 @@ export class Store<R extends Versioned = Versioned> {
   }
 
   put(id: KeyId, rec: R, now: number): PutOutcome {
-    if (rec.value.length === 0) return "empty";
+    if ((rec.valueLength ?? rec.value.length) === 0) return "empty";
     if (now > rec.deadline) return "expired";
     const old = this.get(id, now);
     if (old !== undefined && !supersedes(rec, old)) {
@@ -66,7 +63,7 @@ export class Store<R extends Versioned = Versioned> {
     }
     this.map.set(id, rec);
     this.used += delta;
-    this.expiries.push({ deadline: rec.deadline, id });
+    this.expiries.push(rec.deadline, id);
     this.compactIfBloated();
     return "stored";
   }
@@ -94,18 +91,19 @@ export class Store<R extends Versioned = Versioned> {
   /** Drops every record whose deadline has passed; returns how many. */
   sweep(now: number): number {
     let removed = 0;
-    for (let top = this.expiries.peek(); top !== undefined && top.deadline < now; ) {
+    for (let at = this.expiries.peekDeadline(); at !== undefined && at < now; ) {
+      const id = this.expiries.peekId() as KeyId;
       this.expiries.pop();
-      const rec = this.map.get(top.id);
-      if (rec !== undefined && rec.deadline === top.deadline && this.delete(top.id)) removed++;
-      top = this.expiries.peek();
+      const rec = this.map.get(id);
+      if (rec !== undefined && rec.deadline === at && this.delete(id)) removed++;
+      at = this.expiries.peekDeadline();
     }
     return removed;
   }
 
   /** The earliest deadline that may still be pending, or undefined when empty. */
   nextDeadline(): number | undefined {
-    return this.expiries.peek()?.deadline;
+    return this.expiries.peekDeadline();
   }
 
   /** Every live record (expired ones are skipped, not removed). */
@@ -116,8 +114,8 @@ export class Store<R extends Versioned = Versioned> {
   /** Overwrites leave stale heap entries behind; rebuild when they dominate. */
   private compactIfBloated(): void {
     if (this.expiries.length <= 2 * this.map.size + 1024) return;
-    const live: Expiry[] = [];
-    for (const [id, rec] of this.map) live.push({ deadline: rec.deadline, id });
-    this.expiries = new TinyQueue(live, (a, b) => a.deadline - b.deadline);
+    const live: [number, KeyId][] = [];
+    for (const [id, rec] of this.map) live.push([rec.deadline, id]);
+    this.expiries.rebuild(live);
   }
 }

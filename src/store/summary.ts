@@ -19,9 +19,9 @@ export interface Summarizable {
 }
 
 export interface RangeSummary {
-  root: number;
-  count: number;
-  buckets: number[];
+  readonly root: number;
+  readonly count: number;
+  readonly buckets: readonly number[];
 }
 
 /** The bucket of a ring position: its last byte, modulo the bucket count. */
@@ -57,18 +57,23 @@ export function summarize(
   hi: Id,
   minReplication: number,
 ): RangeSummary {
-  const buckets = new Array<number>(SUMMARY_BUCKETS).fill(0);
+  let buckets: number[] | undefined;
   let root = 0;
   let count = 0;
   for (const rec of records) {
     if (!inRange(rec, lo, hi, minReplication)) continue;
+    buckets ??= new Array<number>(SUMMARY_BUCKETS).fill(0);
     const b = bucketOf(rec.pos);
     buckets[b] = (buckets[b]! + rec.digest) >>> 0;
     root = (root + rec.digest) >>> 0;
     count++;
   }
-  return { root, count, buckets };
+  return buckets === undefined ? EMPTY_SUMMARY : { root, count, buckets };
 }
+
+const NO_BUCKETS: readonly number[] = Object.freeze(new Array<number>(SUMMARY_BUCKETS).fill(0));
+/** The summary of a range without records: one shared object, never mutated. */
+const EMPTY_SUMMARY: RangeSummary = Object.freeze({ root: 0, count: 0, buckets: NO_BUCKETS });
 
 /** The buckets whose hashes differ. */
 export function differingBuckets(a: readonly number[], b: readonly number[]): number[] {
