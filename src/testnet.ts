@@ -66,15 +66,22 @@ export async function startTestnet(
     await start(0, undefined);
     const first = nodes[0]!;
     let next = 1;
-    const worker = async () => {
+    // A small ring takes few joins at once: at most a quarter of its size, up to JOIN_CONCURRENCY.
+    let inRing = 1;
+    const worker = async (w: number) => {
+      while (w >= Math.max(1, Math.floor(inRing / 4)) && next < opts.nodes)
+        await new Promise((r) => setTimeout(r, 5));
       while (next < opts.nodes && failure === undefined) {
         const i = next++;
-        await start(i, first).catch((err: unknown) => {
-          failure ??= err;
-        });
+        await start(i, first).then(
+          () => inRing++,
+          (err: unknown) => {
+            failure ??= err;
+          },
+        );
       }
     };
-    await Promise.all(Array.from({ length: JOIN_CONCURRENCY }, worker));
+    await Promise.all(Array.from({ length: JOIN_CONCURRENCY }, (_, w) => worker(w)));
   } catch (err) {
     failure ??= err;
   }

@@ -3,8 +3,8 @@
 // - Every `antiEntropyMs` (jittered) the owner syncs its range (pred, self]
 //   with the next replica in turn; when the replica set or the range changes,
 //   or after a pause, with all of them at once (syncAll), skipping a replica
-//   already synced at the same place for the same range and records (until a
-//   peer fails: it may come back empty).
+//   already synced for the same records at its place or a farther one, for
+//   our range or a larger one (until a peer fails: it may come back empty).
 // - Successor i holds the records whose replication reaches it (c >= i + 2).
 // - One sync: SyncRange carries the owner's root hash and count; an equal
 //   summary ends it (two small messages: the idle cost). Otherwise the replica
@@ -19,7 +19,7 @@
 import type { Logger } from "../log.js";
 import type { Clock } from "../ports.js";
 import type { Id } from "../ring/id.js";
-import { betweenRightIncl } from "../ring/interval.js";
+import { between, betweenRightIncl } from "../ring/interval.js";
 import type { Peer, RoutingTable } from "../ring/routing-table.js";
 import { type KeyId, keyBytes, keyId } from "../store/store.js";
 import {
@@ -73,7 +73,7 @@ export class AntiEntropy {
   };
   private next = 0;
   /** What each replica was last synced for: its place, our range's lower end, our records' generation. */
-  private readonly synced = new Map<Id, string>();
+  private readonly synced = new Map<Id, { index: number; lo: Id; generation: number }>();
   private cache = new Map<string, RangeSummary>();
   private cacheGen = -1;
 
@@ -92,20 +92,28 @@ export class AntiEntropy {
 
   /**
    * Syncs with every replica; true when all of them succeeded. A replica synced
-   * last time at the same place, for the same range and the same records, is
-   * skipped: a ring change elsewhere in the list does not concern it.
+   * before for the same records, at the same place or a farther one (it then
+   * holds a superset of what it needs), for our range or a larger one, is
+   * skipped: a join further along the list, or in our range, gives it nothing
+   * to receive.
    */
   async syncAll(): Promise<boolean> {
     const { table, data } = this.deps;
     if (table.predecessor === undefined && !table.alone) return false;
-    const lo = table.predecessor?.id ?? "";
+    const lo = table.predecessor?.id ?? table.self.id;
+    const self = table.self.id;
     const results = await Promise.all(
-      this.targets().map((peer, i) => {
-        const key = `${i} ${lo} ${data.generation}`;
-        if (this.synced.get(peer.id) === key) return true;
-        return this.syncWith(peer, i).then(
+      this.targets().map((peer, index) => {
+        const last = this.synced.get(peer.id);
+        const covered =
+          last !== undefined &&
+          last.generation === data.generation &&
+          last.index <= index &&
+          (last.lo === lo || between(last.lo, lo, self));
+        if (covered) return true;
+        return this.syncWith(peer, index).then(
           () => {
-            this.synced.set(peer.id, key);
+            this.synced.set(peer.id, { index, lo, generation: data.generation });
             if (this.synced.size > 4 * this.opts.successorListLength) this.synced.clear();
             return true;
           },

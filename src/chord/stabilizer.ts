@@ -7,8 +7,8 @@
 //   ping the predecessor every checkPredecessorMs.
 // Rectify adopts a notifier that lies closer, or any once the predecessor is dead.
 // Every change of the replica set or of the owned range is reported upwards
-// (anti-entropy syncs at once), and a change of the successor list is told to
-// the predecessor, whose list changes with ours.
+// (anti-entropy syncs at once), and a node gone from the successor list is
+// told to the predecessor, whose list loses it too.
 
 import type { Logger } from "../log.js";
 import type { RingDirectory } from "../ring/directory.js";
@@ -133,6 +133,7 @@ export class Stabilizer {
     const replicas = () => t.successors.map((p) => p.id).join();
     const before = t.successor().id;
     const replicasBefore = replicas();
+    const listBefore = t.successors;
     const admitted = this.deps.gate.filter(list);
     if (admitted.length === 0) return;
     t.setSuccessors(admitted);
@@ -141,20 +142,35 @@ export class Stabilizer {
     if (after.id !== before) this.deps.log.info({ successor: after.addr }, "successor changed");
     if (replicas() !== replicasBefore) {
       this.deps.onReplicasChanged();
-      this.pokePredecessor();
+      if (this.lostFrom(listBefore)) this.pokePredecessor();
     }
   }
 
+  /** Whether a node of `old` that still lies within the list's reach is gone from it. */
+  private lostFrom(old: readonly Peer[]): boolean {
+    const t = this.deps.table;
+    const now = new Set(t.successors.map((p) => p.id));
+    const last = t.successors[t.successors.length - 1];
+    if (last === undefined) return old.length > 0;
+    const reach = distance(t.self.id, last.id);
+    return old.some((p) => !now.has(p.id) && distance(t.self.id, p.id) < reach);
+  }
+
   /**
-   * Our successor list changed: so will our predecessor's, at its next stabilize.
-   * Telling it (newSuccessor from its own successor) makes it stabilize within its
-   * base period even while calm, so a failure reaches the whole replica set in
-   * r short steps rather than r calm ones.
+   * A node left our successor list (it failed or left): so will it leave our
+   * predecessor's, at its next stabilize. Telling it (newSuccessor from its own
+   * successor) makes it stabilize within its base period even while calm, so a
+   * failure reaches the whole replica set in r short steps rather than r calm
+   * ones. A list that only gained a node (a join) is left to stabilization.
    */
   private pokePredecessor(): void {
     const pred = this.deps.table.predecessor;
-    if (pred === undefined) return;
-    void this.deps.call(pred, "newSuccessor", {}, this.opts.rpcTimeoutMs).catch(() => undefined);
+    if (pred !== undefined) this.poke(pred);
+  }
+
+  /** NewSuccessor from us: `p`'s successor (us) has news for it, or we lie closer than its own. */
+  private poke(p: Peer): void {
+    void this.deps.call(p, "newSuccessor", {}, this.opts.rpcTimeoutMs).catch(() => undefined);
   }
 
   /**
@@ -206,7 +222,37 @@ export class Stabilizer {
       this.fingerPasses++;
       this.fingersSettled = !this.fingerPassChanged;
       this.fingerPassChanged = false;
+      await this.checkFound();
     }
+  }
+
+  /**
+   * Whether the ring finds us: GetNode(own id), asked of our farthest known peer,
+   * must name us. A node the ring bypassed (joins raced past it, and it sits in a
+   * chain of such nodes that agree with each other) is told instead the node the
+   * ring has in its place; that one goes into the location cache, and the next
+   * stabilize checks it as a closer successor (closerKnownSuccessor). Once per
+   * finger pass; the answer is only a candidate, checked by calling it.
+   */
+  private async checkFound(): Promise<void> {
+    const t = this.deps.table;
+    if (t.alone) return;
+    const self = t.self.id;
+    const near = new Set([...t.successors.map((p) => p.id), t.predecessor?.id]);
+    let far: Peer | undefined;
+    for (const p of t.knownPeers())
+      if (!near.has(p.id) && (far === undefined || distance(self, p.id) > distance(self, far.id)))
+        far = p;
+    if (far === undefined) return;
+    const res = await this.deps
+      .call(far, "getNode", { pos: Buffer.from(self, "hex"), hops: 0 }, this.opts.lookupTimeoutMs)
+      .catch(() => undefined);
+    if (res === undefined) return;
+    const named = peerAt(res.node);
+    if (named.id === self || !between(self, named.id, t.successor().id)) return;
+    this.deps.log.info({ named: named.addr }, "the ring does not find this node; merging");
+    this.deps.directory.add(named);
+    this.deps.onReplicasChanged();
   }
 
   /**
@@ -242,7 +288,11 @@ export class Stabilizer {
     // Our range grew unless the new predecessor lies between the old one and us.
     if (old === undefined || p === undefined || !between(old.id, p.id, t.self.id)) {
       this.deps.onRangeGrew();
-    } else this.deps.onRangeShrank(old.id, p.id);
+    } else {
+      this.deps.onRangeShrank(old.id, p.id);
+      // The old predecessor's successor is now p: wake it, it finds p at its next stabilize.
+      this.poke(old);
+    }
     this.deps.onReplicasChanged();
   }
 
