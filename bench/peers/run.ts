@@ -6,6 +6,7 @@
 //   BENCH_RUNS           runs per system and N (default 3); medians are reported
 //   BENCH_SECONDS        seconds per PUT/GET measurement (default 2)
 //   BENCH_PEERS_IDLE     seconds of the idle-CPU wait (default 10)
+//   BENCH_PEERS_QUIET    seconds of quiet before it, once the ring is consistent (default 20)
 //   BENCH_PEERS_SETTLE   seconds between stopping 20 % of the nodes and the GETs (default 5)
 //   BENCH_PEERS_POW      ringdht's pow_difficulty (default 8; the node's default is 16)
 //   BENCH_PEERS_SYSTEMS  which peers (default hyperdht,bittorrent-dht,opendht)
@@ -30,6 +31,7 @@ const pow = Number(env("BENCH_PEERS_POW", "8"));
 const settings: TrialSettings = {
   seconds: Number(env("BENCH_SECONDS", "2")),
   idleSeconds: Number(env("BENCH_PEERS_IDLE", "10")),
+  idleAfterSeconds: Number(env("BENCH_PEERS_QUIET", "20")),
   settleSeconds: Number(env("BENCH_PEERS_SETTLE", "5")),
   probeKeys: 16,
   probeSamples: 4,
@@ -63,7 +65,7 @@ const spawnChild = (system: string): Promise<ChildHandle> =>
 
 const header = [
   `Machine: ${machineLine()}; load average (1 min) at the start ${load1().toFixed(2)}.`,
-  `Settings: N = ${sizes.join(", ")}; ${runs} run(s) per system and N, medians; ${settings.seconds} s per PUT/GET measurement; idle CPU over ${settings.idleSeconds} s; GETs ${settings.settleSeconds} s after stopping ${settings.stopFraction * 100} % of the nodes; ${settings.valueBytes}-byte values, ${settings.preload} preloaded keys; ringdht pow_difficulty ${pow} (the node's default is 16).`,
+  `Settings: N = ${sizes.join(", ")}; ${runs} run(s) per system and N, medians; ${settings.seconds} s per PUT/GET measurement; idle CPU over ${settings.idleSeconds} s after ${settings.idleAfterSeconds} s of quiet; GETs ${settings.settleSeconds} s after stopping ${settings.stopFraction * 100} % of the nodes; ${settings.valueBytes}-byte values, ${settings.preload} preloaded keys; ringdht pow_difficulty ${pow} (the node's default is 16).`,
   ...notes,
 ];
 for (const line of header) console.log(line);

@@ -8,6 +8,8 @@ import type { LoadResult } from "./protocol.js";
 export interface TrialSettings {
   seconds: number;
   idleSeconds: number;
+  /** Seconds of quiet between consistency and the idle-CPU wait. */
+  idleAfterSeconds: number;
   settleSeconds: number;
   probeKeys: number;
   probeSamples: number;
@@ -92,6 +94,8 @@ export async function runTrial(
       timeoutMs: 60_000,
     });
     t.consistentMs = c.consistentMs;
+    // Every system gets the same quiet time first: a formed ring may still be repairing.
+    await sleep(s.idleAfterSeconds * 1000);
     const before = child.sample();
     await sleep(s.idleSeconds * 1000);
     const after = child.sample();
