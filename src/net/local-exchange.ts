@@ -75,6 +75,9 @@ export class LocalExchange {
       );
       timer.unref();
     });
+    // The deadline may pass while the request waits for its turn (below), before the race
+    // listens: marked handled here, so that is a timeout, not an unhandled rejection.
+    late.catch(() => undefined);
     let reply: Buffer | undefined;
     try {
       // Delivered on a later turn of the event loop, as from a socket, once the current

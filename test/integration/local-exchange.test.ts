@@ -74,6 +74,33 @@ describe("local exchange", { timeout: 30_000 }, () => {
     return t;
   }
 
+  test("a deadline that passes while the request waits for its turn is a timeout, not a crash", async () => {
+    // Measured: a 10,000-node testnet starved its event loop past a call's deadline
+    // before the call listened for it, and the unhandled rejection ended the process.
+    const exchange = new LocalExchange();
+    const b = await node(handlers(), exchange);
+    const a = await node(handlers(), exchange);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      // Sent from one callback of a turn; the next callback of that turn runs past the
+      // deadline, so the timer fires before the request's own turn comes.
+      const { call } = await new Promise<{ call: Promise<unknown> }>((resolve) => {
+        setImmediate(() => resolve({ call: a.call(b.address, "ping", {}, 1) }));
+        setImmediate(() => {
+          const until = performance.now() + 30;
+          while (performance.now() < until);
+        });
+      });
+      assert.equal(await codeOf(call), "timeout");
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   test("calls carry the caller's address, pass the codec and open no socket", async () => {
     const exchange = new LocalExchange();
     const seen: PeerCaller[] = [];
