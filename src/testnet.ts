@@ -66,22 +66,26 @@ export async function startTestnet(
     await start(0, undefined);
     const first = nodes[0]!;
     let next = 1;
+    let running = 0;
     // A small ring takes few joins at once: at most a quarter of its size, up to JOIN_CONCURRENCY.
-    let inRing = 1;
-    const worker = async (w: number) => {
-      while (w >= Math.max(1, Math.floor(inRing / 4)) && next < opts.nodes)
-        await new Promise((r) => setTimeout(r, 5));
-      while (next < opts.nodes && failure === undefined) {
-        const i = next++;
-        await start(i, first).then(
-          () => inRing++,
-          (err: unknown) => {
-            failure ??= err;
-          },
-        );
-      }
-    };
-    await Promise.all(Array.from({ length: JOIN_CONCURRENCY }, (_, w) => worker(w)));
+    const room = () => Math.min(JOIN_CONCURRENCY, Math.max(1, Math.floor(started.length / 4)));
+    await new Promise<void>((done) => {
+      const launch = () => {
+        while (failure === undefined && next < opts.nodes && running < room()) {
+          running++;
+          start(next++, first)
+            .catch((err: unknown) => {
+              failure ??= err;
+            })
+            .finally(() => {
+              running--;
+              launch();
+            });
+        }
+        if (running === 0) done();
+      };
+      launch();
+    });
   } catch (err) {
     failure ??= err;
   }

@@ -4,7 +4,8 @@
 //   with the next replica in turn; when the replica set or the range changes,
 //   or after a pause, with all of them at once (syncAll), skipping a replica
 //   already synced for the same records at its place or a farther one, for
-//   our range or a larger one (until a peer fails: it may come back empty).
+//   our range or a larger one (until a peer fails, which may come back empty,
+//   or this node was paused, which changed nothing here but everything there).
 // - Successor i holds the records whose replication reaches it (c >= i + 2).
 // - One sync: SyncRange carries the owner's root hash and count; an equal
 //   summary ends it (two small messages: the idle cost). Otherwise the replica
@@ -112,11 +113,7 @@ export class AntiEntropy {
           (last.lo === lo || between(last.lo, lo, self));
         if (covered) return true;
         return this.syncWith(peer, index).then(
-          () => {
-            this.synced.set(peer.id, { index, lo, generation: data.generation });
-            if (this.synced.size > 4 * this.opts.successorListLength) this.synced.clear();
-            return true;
-          },
+          () => true,
           (err: Error) => {
             this.deps.log.debug({ peer: peer.addr, reason: err.message }, "sync failed");
             return false;
@@ -146,7 +143,17 @@ export class AntiEntropy {
       .filter((rec) => inRange(rec, pred.id, table.self.id, 1));
   }
 
+  /** One sync; remembered (place, range, records as they were when it started) for syncAll. */
   private async syncWith(peer: Peer, index: number): Promise<void> {
+    const lo = this.deps.table.predecessor?.id;
+    const generation = this.deps.data.generation;
+    await this.syncOnce(peer, index);
+    if (lo === undefined) return;
+    this.synced.set(peer.id, { index, lo, generation });
+    if (this.synced.size > 4 * this.opts.successorListLength) this.synced.clear();
+  }
+
+  private async syncOnce(peer: Peer, index: number): Promise<void> {
     const { table, call, data } = this.deps;
     const pred = table.predecessor;
     if (pred === undefined) return;

@@ -9,6 +9,11 @@
 
 /** The slowest upkeep runs at this many times its base period. */
 export const MAX_CALM = 8;
+/**
+ * Anti-entropy slows down at most this much: an idle owner then reaches each of its
+ * r - 1 replicas at least every (r - 1) x 1.5 x AE_MAX_CALM x antiEntropyMs.
+ */
+export const AE_MAX_CALM = 4;
 
 export class Calm {
   private f = 1;

@@ -26,6 +26,7 @@ import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
 import type { RpcName, RpcReq, RpcRes } from "../wire/peer.js";
 import { Admission } from "./admission.js";
 import { AntiEntropy } from "./anti-entropy.js";
+import { AE_MAX_CALM } from "./calm.js";
 import { DataPlane } from "./data-plane.js";
 import { EntryPath, type Lookup } from "./entry.js";
 import { type NodeState, peerHandlers } from "./handlers.js";
@@ -37,7 +38,7 @@ import { PauseWatch } from "./pause-watch.js";
 import { PeerGate } from "./peer-gate.js";
 import { Stabilizer } from "./stabilizer.js";
 import { Unifier } from "./unify.js";
-import { AE_MAX_CALM, Upkeep } from "./upkeep.js";
+import { Upkeep } from "./upkeep.js";
 
 /** Nodes the location cache remembers. */
 const DIRECTORY_CAPACITY = 8192;
@@ -300,6 +301,7 @@ export class ChordNode {
   private onPaused(ms: number): void {
     this.deps.log.warn({ pausedMs: ms }, "this node was paused; catching up before serving");
     this.data.fresh = false;
+    this.ae.forgetSyncs();
     this.ringChanged();
   }
 

@@ -24,6 +24,8 @@ const MAX_VERIFIED = 16_384;
 /** A vouched address moves to the end of the eviction order at most this often. */
 const REORDER_MS = 60_000;
 const PROBES_IN_FLIGHT = 16;
+/** An address whose ping failed is not pinged again by verify() for this long. */
+const FAILED_MS = 10_000;
 /** Addresses whose host and IP group are remembered (parsing them is most of a filter's cost). */
 const MAX_PARSED = 4096;
 
@@ -36,6 +38,8 @@ interface Parsed {
 export interface GateOptions {
   maxIdsPerIp: number;
   limitLoopback: boolean;
+  /** Successor list length r: verify() looks at no more of a list than is kept. */
+  successorListLength: number;
 }
 
 export interface PeerGateDeps {
@@ -49,6 +53,7 @@ export interface PeerGateDeps {
 export class PeerGate {
   private readonly verified = new Map<string, number>();
   private readonly probing = new Set<string>();
+  private readonly failed = new Map<string, number>();
   private readonly parsed = new Map<string, Parsed>();
   /** Peers refused for their IP's cap or ban, and second-hand ones held until verified. */
   readonly stats = { capped: 0, banned: 0, unverified: 0 };
@@ -89,19 +94,33 @@ export class PeerGate {
   }
 
   /**
-   * Pings the unverified peers of `list` (not banned, not capped) in parallel and
-   * waits for the answers, so that filter() then keeps every live one.
+   * Pings the unverified peers among the first r of `list` (not banned, not past
+   * their IP's cap, not failed within FAILED_MS) in parallel and waits for the
+   * answers, so that filter() then keeps every live one.
    */
   async verify(list: readonly Peer[]): Promise<void> {
+    const kept = list.slice(0, this.opts.successorListLength);
     const inTable = this.tableIds();
-    const pending = list.filter(
-      (p) =>
-        p.id !== this.deps.table.self.id &&
-        !inTable.has(p.id) &&
-        !this.isVerified(p.addr) &&
-        !this.isBanned(p),
+    const counts = this.countsExcept(kept);
+    const now = this.deps.clock.now();
+    const pending = kept.filter((p) => {
+      if (p.id === this.deps.table.self.id || inTable.has(p.id) || this.isVerified(p.addr))
+        return false;
+      if (this.isBanned(p) || (this.failed.get(p.addr) ?? 0) > now) return false;
+      const g = this.group(p);
+      if (g === undefined) return true;
+      const n = counts.get(g) ?? 0;
+      counts.set(g, n + 1);
+      return n < this.opts.maxIdsPerIp;
+    });
+    await Promise.all(
+      pending.map((p) =>
+        this.deps.ping(p).catch(() => {
+          this.failed.set(p.addr, this.deps.clock.now() + FAILED_MS);
+          if (this.failed.size > MAX_VERIFIED) this.failed.clear();
+        }),
+      ),
     );
-    await Promise.all(pending.map((p) => this.deps.ping(p).catch(() => undefined)));
   }
 
   /** The peers of `list` that may enter the table, in order; unverified ones are probed. */

@@ -16,18 +16,13 @@
 import type { Logger } from "../log.js";
 import type { Clock } from "../ports.js";
 import type { AntiEntropy } from "./anti-entropy.js";
-import { Calm } from "./calm.js";
+import { AE_MAX_CALM, Calm } from "./calm.js";
 import type { Handoff } from "./handoff.js";
 import type { ChordOptions } from "./options.js";
 import { PeriodicJob } from "./periodic.js";
 import type { Stabilizer } from "./stabilizer.js";
 import type { Unifier } from "./unify.js";
 
-/**
- * Anti-entropy slows down at most this much: an idle owner then reaches each of its
- * r - 1 replicas at least every (r - 1) x 1.5 x AE_MAX_CALM x antiEntropyMs.
- */
-export const AE_MAX_CALM = 4;
 /** Fingers are fixed this many times less often after the first whole pass. */
 const SETTLED_FINGER_SLOWDOWN = 8;
 
@@ -85,12 +80,7 @@ export class Upkeep {
       () => Math.min(calm.factor, AE_MAX_CALM) * opts.antiEntropyMs,
       () => parts.ae.tick(),
     );
-    this.paced = [
-      [stabilize, () => opts.stabilizeMs],
-      [fingers, fingerBase],
-      [checkPred, () => opts.checkPredecessorMs],
-      [ae, () => opts.antiEntropyMs],
-    ];
+
     this.syncJob = job("replica-sync", () => opts.antiEntropyMs, parts.syncAll);
     this.handoffJob = job(
       "handoff",
@@ -102,6 +92,13 @@ export class Upkeep {
       () => calm.factor * opts.checkPredecessorMs,
       () => parts.unifier.probe(),
     );
+    this.paced = [
+      [stabilize, () => opts.stabilizeMs],
+      [fingers, fingerBase],
+      [checkPred, () => opts.checkPredecessorMs],
+      [ae, () => opts.antiEntropyMs],
+      [probeLost, () => opts.checkPredecessorMs],
+    ];
     this.jobs = [stabilize, fingers, checkPred, ae, probeLost, this.handoffJob];
   }
 

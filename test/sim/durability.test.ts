@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { AE_MAX_CALM } from "../../src/chord/calm.js";
 import type { ChordNode } from "../../src/chord/chord-node.js";
-import { AE_MAX_CALM } from "../../src/chord/upkeep.js";
 import { defaultConfig } from "../../src/config/config.js";
 import { chordOptions } from "../../src/node.js";
 import { keyPosition } from "../../src/ring/id.js";
