@@ -11,7 +11,8 @@
 export const MAX_CALM = 8;
 /**
  * Anti-entropy slows down at most this much: an idle owner then reaches each of its
- * r - 1 replicas at least every (r - 1) x 1.5 x AE_MAX_CALM x antiEntropyMs.
+ * replication - 1 replicas at least every (replication - 1) x 1.5 x AE_MAX_CALM x
+ * antiEntropyMs.
  */
 export const AE_MAX_CALM = 4;
 

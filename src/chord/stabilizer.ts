@@ -1,9 +1,9 @@
 // Ring maintenance by the corrected Chord rules (Zave 2017). Cadences are set
-// by chord-node.ts (jittered 0.5x-1.5x, never overlapping):
+// by chord/upkeep.ts (jittered 0.5x-1.5x, never overlapping, slower while calm):
 //   stabilize every stabilizeMs: ask the first live successor for its
 //     predecessor and list, adopt a closer live successor, notify it;
 //   fix one finger every fixFingersMs (fingers sharing a node are filled
-//     together; 8x slower once a whole pass changed nothing);
+//     together; 8x slower after the first whole pass);
 //   ping the predecessor every checkPredecessorMs.
 // Rectify adopts a notifier that lies closer, or any once the predecessor is dead.
 // Every change of the replica set or of the owned range is reported upwards
@@ -45,11 +45,8 @@ export interface StabilizerDeps {
 
 export class Stabilizer {
   private nextFinger = 0;
-  /** A whole pass over the fingers changed nothing: fix them at the slow cadence. */
-  fingersSettled = false;
   /** Whole passes over the fingers so far. */
   fingerPasses = 0;
-  private fingerPassChanged = false;
   private confirmed = false;
 
   constructor(
@@ -211,17 +208,11 @@ export class Stabilizer {
     const node =
       found.id === self || this.deps.gate.accepts(found) ? found : (t.finger(i) ?? t.self);
     const last = node.id === self ? i : Math.max(i, distance(self, node.id).toString(2).length - 1);
-    if (t.finger(i)?.id !== (node.id === self ? undefined : node.id)) {
-      this.fingerPassChanged = true;
-      this.fingersSettled = false;
-    }
     t.setFingers(i, last, node);
     this.deps.directory.add(node);
     this.nextFinger = last + 1 >= ID_BITS ? 0 : last + 1;
     if (this.nextFinger === 0) {
       this.fingerPasses++;
-      this.fingersSettled = !this.fingerPassChanged;
-      this.fingerPassChanged = false;
       await this.checkFound();
     }
   }

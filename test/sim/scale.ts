@@ -99,7 +99,7 @@ export async function seedRing(
     }
     for (const p of peers) node.gate.vouch(p.addr);
     // The node keeps its stabilizer to itself; a seeded one has passed over its fingers.
-    (node as unknown as { stabilizer: Stabilizer }).stabilizer.fingersSettled = true;
+    (node as unknown as { stabilizer: Stabilizer }).stabilizer.fingerPasses = 1;
   });
   return ring;
 }
