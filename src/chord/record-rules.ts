@@ -328,6 +328,8 @@ export async function ringKnows(p: Peer, ring: RingAccess): Promise<boolean | un
   const names = (nb: Neighbours | undefined) =>
     nb !== undefined && (nb.pred === p.addr || nb.succs.includes(p.addr));
   const ask = (q: Peer) => ring.neighbours(q).catch(() => undefined);
+  // p's own claim is asked alongside the lookup: the whole check must fit in half an RPC timeout.
+  const claiming = ask(p);
   const found = await ring.lookup(p.id);
   const owner = found.node;
   if (owner.id === p.id || found.succs.some((s) => s.id === p.id)) return true;
@@ -342,7 +344,7 @@ export async function ringKnows(p: Peer, ring: RingAccess): Promise<boolean | un
       betweenRightIncl(x.id, p.id, owner.id) &&
       (await ask(x))?.succs[0] === owner.addr;
   }
-  const claimed = await ask(p);
+  const claimed = await claiming;
   for (const addr of [claimed?.pred, claimed?.succs[0]]) {
     if (addr == null || addr === owner.addr) continue;
     const q = peerAt(addr);
