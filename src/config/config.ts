@@ -38,6 +38,10 @@ export interface Config {
   maxIdsPerIp: number;
   maxPeerConnectionsPerIp: number;
   limitLoopback: boolean;
+  /** The admin HTTP endpoint; undefined: off. */
+  httpAddress: Address | undefined;
+  /** Where records persist (LMDB); undefined: in memory only. */
+  dataDir: string | undefined;
   logLevel: LogLevel;
   logFormat: LogFormat;
   hostkey: string | undefined;
@@ -50,6 +54,7 @@ export interface LoadedConfig {
 }
 
 FormatRegistry.Set("address", (s) => parseAddress(s) !== undefined);
+FormatRegistry.Set("address-or-empty", (s) => s.trim() === "" || parseAddress(s) !== undefined);
 FormatRegistry.Set("address-list", (s) =>
   s.trim() === "" ? true : s.split(",").every((part) => parseAddress(part) !== undefined),
 );
@@ -88,6 +93,11 @@ const DhtSection = Type.Object({
   max_ids_per_ip: int(1, 65_536, "a whole number from 1 to 65536"),
   max_peer_connections_per_ip: int(1, 65_536, "a whole number from 1 to 65536"),
   limit_loopback: Type.Boolean({ description: "true or false" }),
+  http_address: Type.String({
+    format: "address-or-empty",
+    description: "host:port (IPv6 as [host]:port), or empty for off",
+  }),
+  data_dir: Type.String({ description: "a folder path, or empty for in memory only" }),
   log_level: oneOf(LOG_LEVELS),
   log_format: oneOf(LOG_FORMATS),
 });
@@ -261,6 +271,8 @@ function toConfig(s: DhtSection, hostkey: string | undefined): Config {
     maxIdsPerIp: s.max_ids_per_ip,
     maxPeerConnectionsPerIp: s.max_peer_connections_per_ip,
     limitLoopback: s.limit_loopback,
+    httpAddress: s.http_address.trim() === "" ? undefined : address(s.http_address),
+    dataDir: s.data_dir.trim() === "" ? undefined : s.data_dir.trim(),
     logLevel: s.log_level,
     logFormat: s.log_format,
     hostkey,

@@ -24,6 +24,10 @@ export const DEFAULTS = {
   max_peer_connections_per_ip: 32,
   /** Apply both per-IP caps to loopback too (off: many nodes on one machine). */
   limit_loopback: false,
+  /** The admin HTTP endpoint (status, metrics, health, ring page). Empty: off. */
+  http_address: "127.0.0.1:7480",
+  /** A folder for records kept across restarts (LMDB). Empty: in memory only. */
+  data_dir: "",
   log_level: "info",
   log_format: "auto",
 } as const;

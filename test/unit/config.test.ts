@@ -30,6 +30,8 @@ const DEFAULT_CONFIG: Config = {
   maxIdsPerIp: 4,
   maxPeerConnectionsPerIp: 32,
   limitLoopback: false,
+  httpAddress: { host: "127.0.0.1", port: 7480 },
+  dataDir: undefined,
   logLevel: "info",
   logFormat: "auto",
   hostkey: undefined,
@@ -145,6 +147,8 @@ describe("config: [dht] keys", () => {
         "max_ids_per_ip = 2",
         "max_peer_connections_per_ip = 5",
         "limit_loopback = true",
+        "http_address = [::1]:9000",
+        "data_dir = /var/lib/ringdht",
         "log_level = debug",
         "log_format = json",
       ].join("\n"),
@@ -167,10 +171,17 @@ describe("config: [dht] keys", () => {
       maxIdsPerIp: 2,
       maxPeerConnectionsPerIp: 5,
       limitLoopback: true,
+      httpAddress: { host: "::1", port: 9000 },
+      dataDir: "/var/lib/ringdht",
       logLevel: "debug",
       logFormat: "json",
       hostkey: undefined,
     });
+  });
+
+  test("an empty http_address turns the admin endpoint off; a bad one is refused", () => {
+    assert.equal(dht("http_address =").config.httpAddress, undefined);
+    assertConfigError("[dht]\nhttp_address = nowhere\n", /http_address/, /empty for off/);
   });
 
   test("replication may not exceed the successor list", () => {
