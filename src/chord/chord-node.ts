@@ -138,6 +138,7 @@ export class ChordNode {
     this.stabilizer = new Stabilizer(
       {
         log,
+        now: () => clock.now(),
         table,
         directory: this.directory,
         call,

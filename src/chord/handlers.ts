@@ -60,9 +60,10 @@ function handlerTable(d: HandlerDeps): PeerHandlers {
       const r = await d.resolve(pos.toString("hex"), hops);
       return { node: r.node.addr, succs: r.succs.map((p) => p.addr), hops: r.hops };
     },
-    getNeighbours: async () => {
+    getNeighbours: async ({ fromPred }, from) => {
       // A node that is joining and not linked in yet would hand out an empty list.
       if (d.state() === "joining" && t.alone) throw new Error("not in the ring yet");
+      if (fromPred === true && t.predecessor?.addr === from.addr) s.heardFromPredecessor();
       return { pred: t.predecessor?.addr ?? null, succs: t.successors.map((p) => p.addr) };
     },
     notify: async (_, from) => {

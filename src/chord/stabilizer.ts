@@ -26,6 +26,8 @@ const MAX_STABILIZE_STEPS = 16;
 
 export interface StabilizerDeps {
   log: Logger;
+  /** The clock's now(), ms. */
+  now: () => number;
   table: RoutingTable;
   directory: RingDirectory;
   call: Caller;
@@ -48,6 +50,8 @@ export class Stabilizer {
   /** Whole passes over the fingers so far. */
   fingerPasses = 0;
   private confirmed = false;
+  /** When the predecessor last stabilized with us as its successor. */
+  private predHeardAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly deps: StabilizerDeps,
@@ -65,7 +69,8 @@ export class Stabilizer {
       const succ = this.closerKnownSuccessor() ?? t.successor();
       let nb: RpcRes<"getNeighbours">;
       try {
-        nb = await call(succ, "getNeighbours", {}, this.opts.rpcTimeoutMs);
+        const fromPred = succ.id === t.successor().id;
+        nb = await call(succ, "getNeighbours", { fromPred }, this.opts.rpcTimeoutMs);
       } catch {
         if (succ.id !== t.successor().id) {
           // A candidate that fails, even with an error reply, is dropped everywhere,
@@ -180,11 +185,24 @@ export class Stabilizer {
     return this.confirmed;
   }
 
-  /** Asks the predecessor for its successor: dead, confirmed, or not (yet) pointing at us. */
-  async checkPredecessor(): Promise<void> {
+  /**
+   * Our predecessor's stabilize asked us as its successor: it is alive and names
+   * us, which is what a check would ask it.
+   */
+  heardFromPredecessor(): void {
+    this.confirmed = true;
+    this.predHeardAt = this.deps.now();
+  }
+
+  /**
+   * Asks the predecessor for its successor: dead, confirmed, or not (yet) pointing
+   * at us. `skipWithinMs`: not when its stabilize told us as much within that time.
+   */
+  async checkPredecessor(skipWithinMs = 0): Promise<void> {
     const t = this.deps.table;
     const pred = t.predecessor;
     if (pred === undefined) return;
+    if (this.confirmed && this.deps.now() - this.predHeardAt < skipWithinMs) return;
     try {
       const nb = await this.deps.call(pred, "getNeighbours", {}, this.opts.rpcTimeoutMs);
       if (t.predecessor?.id === pred.id) this.confirmed = nb.succs[0] === t.self.addr;
@@ -274,6 +292,7 @@ export class Stabilizer {
     const old = t.predecessor;
     if (old?.id === p?.id) return;
     this.confirmed = p !== undefined && confirmed;
+    this.predHeardAt = Number.NEGATIVE_INFINITY;
     t.setPredecessor(p);
     this.deps.log.info({ predecessor: p?.addr ?? null }, "predecessor changed");
     // Our range grew unless the new predecessor lies between the old one and us.

@@ -73,7 +73,7 @@ export class Upkeep {
     const checkPred = job(
       "check-predecessor",
       () => calm.factor * opts.checkPredecessorMs,
-      () => s.checkPredecessor(),
+      () => s.checkPredecessor(calm.factor * opts.checkPredecessorMs),
     );
     const ae = job(
       "anti-entropy",

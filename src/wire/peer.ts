@@ -66,7 +66,8 @@ export const RPC = {
   /** Stabilization: the callee's predecessor and successor list. */
   getNeighbours: {
     t: 3,
-    req: Empty,
+    /** `fromPred`: the caller stabilizes with the callee as its successor (so it names it). */
+    req: Type.Object({ fromPred: Type.Optional(Type.Boolean()) }),
     res: Type.Object({ pred: Type.Union([Addr, Type.Null()]), succs: Succs }),
   },
   /** "I might be your predecessor" (Chord's notify / Zave's rectify); the caller is the subject. */
