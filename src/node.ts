@@ -58,7 +58,18 @@ export function chordOptions(config: Config): ChordOptions {
  * peers are the same machine: never scored unless `limit_loopback` is set.
  */
 function peerGuard(scores: Misbehaviour, limitLoopback: boolean): PeerGuard {
-  const exempt = (ip: string) => !limitLoopback && isLoopbackIp(ip);
+  // Asked on every admission check and inbound call: remembered per IP (bounded).
+  const loopback = new Map<string, boolean>();
+  const exempt = (ip: string) => {
+    if (limitLoopback) return false;
+    let is = loopback.get(ip);
+    if (is === undefined) {
+      if (loopback.size >= 4096) loopback.clear();
+      is = isLoopbackIp(ip);
+      loopback.set(ip, is);
+    }
+    return is;
+  };
   return {
     banned: (ip) => !exempt(ip) && scores.banned(ip),
     report: (ip, offence, detail) => {

@@ -100,11 +100,10 @@ export class PeerGate {
    */
   async verify(list: readonly Peer[]): Promise<void> {
     const kept = list.slice(0, this.opts.successorListLength);
-    const inTable = this.tableIds();
     const counts = this.countsExcept(kept);
     const now = this.deps.clock.now();
     const pending = kept.filter((p) => {
-      if (p.id === this.deps.table.self.id || inTable.has(p.id) || this.isVerified(p.addr))
+      if (p.id === this.deps.table.self.id || this.deps.table.has(p.id) || this.isVerified(p.addr))
         return false;
       if (this.isBanned(p) || (this.failed.get(p.addr) ?? 0) > now) return false;
       const g = this.group(p);
@@ -126,10 +125,9 @@ export class PeerGate {
   /** The peers of `list` that may enter the table, in order; unverified ones are probed. */
   filter(list: readonly Peer[]): Peer[] {
     const counts = this.countsExcept(list);
-    const inTable = this.tableIds();
     const out: Peer[] = [];
     for (const p of list) {
-      if (!this.admissible(p, counts, inTable)) continue;
+      if (!this.admissible(p, counts)) continue;
       out.push(p);
       const g = this.group(p);
       if (g !== undefined) counts.set(g, (counts.get(g) ?? 0) + 1);
@@ -142,11 +140,7 @@ export class PeerGate {
     return this.filter([p]).length === 1;
   }
 
-  private tableIds(): Set<string> {
-    return new Set(this.deps.table.knownPeers().map((p) => p.id));
-  }
-
-  private admissible(p: Peer, counts: Map<string, number>, inTable: Set<string>): boolean {
+  private admissible(p: Peer, counts: Map<string, number>): boolean {
     if (p.id === this.deps.table.self.id) return true;
     if (this.isBanned(p)) {
       this.stats.banned++;
@@ -157,7 +151,7 @@ export class PeerGate {
       this.stats.capped++;
       return false;
     }
-    if (inTable.has(p.id) || this.isVerified(p.addr)) return true;
+    if (this.deps.table.has(p.id) || this.isVerified(p.addr)) return true;
     this.stats.unverified++;
     this.probe(p);
     return false;
@@ -165,13 +159,16 @@ export class PeerGate {
 
   /** IDs per capped IP group in the table, not counting the peers of `list`. */
   private countsExcept(list: readonly Peer[]): Map<string, number> {
-    const skip = new Set(list.map((p) => p.id));
     const counts = new Map<string, number>();
-    for (const p of this.deps.table.knownPeers()) {
-      if (skip.has(p.id)) continue;
+    let seen: Set<string> | undefined;
+    this.deps.table.forEachEntry((p) => {
       const g = this.group(p);
-      if (g !== undefined) counts.set(g, (counts.get(g) ?? 0) + 1);
-    }
+      if (g === undefined) return; // exempt (loopback): a testnet's whole table
+      seen ??= new Set(list.map((q) => q.id));
+      if (seen.has(p.id)) return;
+      seen.add(p.id);
+      counts.set(g, (counts.get(g) ?? 0) + 1);
+    });
     return counts;
   }
 

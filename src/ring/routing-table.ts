@@ -136,6 +136,22 @@ export class RoutingTable {
     return out.sort((a, b) => (between(self, b.id, a.id) ? -1 : 1));
   }
 
+  /** Whether the table holds `id` as predecessor, successor or finger (no allocation). */
+  has(id: Id): boolean {
+    return (
+      this.pred?.id === id ||
+      this.succs.some((p) => p.id === id) ||
+      this.fingerPeers.some((p) => p.id === id)
+    );
+  }
+
+  /** Calls `fn` for the predecessor, successors and fingers; a peer may come more than once. */
+  forEachEntry(fn: (p: Peer) => void): void {
+    if (this.pred !== undefined) fn(this.pred);
+    for (const p of this.succs) fn(p);
+    for (const p of this.fingerPeers) fn(p);
+  }
+
   /** Every distinct peer this table knows (for diagnostics). */
   knownPeers(): Peer[] {
     const all = new Map<Id, Peer>();
