@@ -155,24 +155,34 @@ describe("configuration through the CLI", () => {
 });
 
 describe("signals", () => {
+  const LOOPBACK = ["--api", "127.0.0.1:0", "--http", ""];
+
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     test(
-      `${signal} twice (npm forwards what the process already got): exit 0`,
+      `${signal} again while leaving (npm forwards what the node already got): exit 0`,
       PER_TEST,
       async () => {
-        const node = spawnCliNode([
+        // The node's successor is SIGSTOPped, so the leave waits on it for a
+        // while: time for the second signal to arrive mid-leave.
+        const p2p = await quietPort();
+        const node = spawnCliNode(["node", ...LOOPBACK, "--p2p", `127.0.0.1:${p2p}`]);
+        await apiPortOf(node);
+        const peer = spawnCliNode([
           "node",
-          "--api",
-          "127.0.0.1:0",
+          ...LOOPBACK,
           "--p2p",
           "127.0.0.1:0",
-          "--http",
-          "",
+          "-b",
+          `127.0.0.1:${p2p}`,
         ]);
-        await apiPortOf(node);
+        await apiPortOf(peer);
+        peer.signal("SIGSTOP");
         node.signal(signal);
+        await node.waitForLine((l) => l.msg === "leaving");
         node.signal(signal);
         assert.deepEqual(await node.finished(), { code: 0, signal: null }, node.stderrTail());
+        peer.signal("SIGCONT");
+        await peer.kill("SIGKILL");
       },
     );
   }
