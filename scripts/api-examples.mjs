@@ -21,7 +21,11 @@ for (const [name, msg] of Object.entries(EXAMPLES)) {
   const frame = encodeApi(msg);
   const lines = [];
   for (let i = 0; i < frame.length; i += 16) {
-    lines.push([...frame.subarray(i, i + 16)].map((b) => b.toString(16).padStart(2, "0")).join(" "));
+    lines.push(
+      [...frame.subarray(i, i + 16)].map((b) => b.toString(16).padStart(2, "0")).join(" "),
+    );
   }
-  console.log(`<!-- example: ${name} (${frame.length} bytes) -->\n\n\`\`\`text\n${lines.join("\n")}\n\`\`\`\n`);
+  console.log(
+    `<!-- example: ${name} (${frame.length} bytes) -->\n\n\`\`\`text\n${lines.join("\n")}\n\`\`\`\n`,
+  );
 }

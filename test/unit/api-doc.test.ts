@@ -47,7 +47,9 @@ test("the key the examples name is SHA-256 of 'greeting'", () => {
 });
 
 test("docs and README point at nothing outside the repository", () => {
-  const docs = readdirSync(new URL("../../../docs/", import.meta.url)).filter((f) => f.endsWith(".md"));
+  const docs = readdirSync(new URL("../../../docs/", import.meta.url)).filter((f) =>
+    f.endsWith(".md"),
+  );
   for (const path of ["README.md", ...docs.map((f) => `docs/${f}`)]) {
     const text = readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
     assert.doesNotMatch(text, /\.\.\/shared|shared\/|shared spec/i, path);
