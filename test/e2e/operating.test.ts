@@ -189,12 +189,14 @@ describe("signals", () => {
 
   /** Runs `command` in its own process group, sends SIGINT to the group once the node listens. */
   async function ctrlC(command: string, args: string[]): Promise<number | null> {
+    // Without a script shell inherited from an npm running the tests: the repository's .npmrc decides.
+    const { npm_config_script_shell: _inherited, ...env } = process.env;
     const proc: ChildProcess = spawn(command, args, {
       cwd: REPO,
       detached: true,
       stdio: ["ignore", "ignore", "pipe"],
       env: {
-        ...process.env,
+        ...env,
         RINGDHT_API_ADDRESS: "127.0.0.1:0",
         RINGDHT_P2P_ADDRESS: "127.0.0.1:0",
         RINGDHT_HTTP_ADDRESS: "",
