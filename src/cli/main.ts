@@ -1,31 +1,24 @@
 #!/usr/bin/env node
 // The `ringdht` command: run a node, or talk to one over the DHT API.
 // Exit status: 0 done; 1 not found / not kept; 2 bad usage or configuration;
-// 3 the node could not be reached.
+// 3 the node could not be reached; 4 a port is busy (failures.ts).
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ApiClient } from "../client/api-client.js";
-import { ConfigError, defaultConfig, loadConfigFile } from "../config/config.js";
+import { ConfigError } from "../config/config.js";
 import { DEFAULTS } from "../config/defaults.js";
 import { createLogger, logOptionsFromEnv } from "../log.js";
 import { type Address, formatAddress, parseAddress } from "../net/address.js";
-import { RingDhtNode } from "../node.js";
 import { startTestnet } from "../testnet.js";
 import { API_MAX_VALUE_BYTES } from "../wire/api.js";
-import { keyFromArg } from "./key.js";
+import { addressInUse, CliFailure, EXIT_PORT_BUSY, portBusy, usageHint } from "./failures.js";
+import { KeyError, keyFromArg } from "./key.js";
+import { addNodeCommand } from "./node-command.js";
+import { valueOutput } from "./output.js";
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
-
-class CliFailure extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
 
 function intIn(min: number, max: number) {
   return (text: string): number => {
@@ -35,6 +28,15 @@ function intIn(min: number, max: number) {
     }
     return n;
   };
+}
+
+function keyArg(text: string): Buffer {
+  try {
+    return keyFromArg(text);
+  } catch (err) {
+    if (err instanceof KeyError) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
 }
 
 function addressArg(text: string): Address {
@@ -74,7 +76,7 @@ async function readValue(value: string | undefined, file: string | undefined): P
   if (file !== undefined) bytes = readFileSync(file);
   else if (value !== undefined && value !== "-") bytes = Buffer.from(value, "utf8");
   else if (process.stdin.isTTY)
-    throw new CliFailure("no VALUE: give one, --file PATH, or pipe it to stdin", 2);
+    throw new CliFailure("no VALUE: give one, --file PATH, or pipe it to stdin", 2, "put");
   else {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -84,36 +86,10 @@ async function readValue(value: string | undefined, file: string | undefined): P
     throw new CliFailure(
       `a value must be 1 to ${API_MAX_VALUE_BYTES} bytes, got ${bytes.length}`,
       2,
+      "put",
     );
   }
   return bytes;
-}
-
-async function runNode(opts: { config?: string }): Promise<void> {
-  const { config, warnings } =
-    opts.config === undefined
-      ? { config: defaultConfig(), warnings: [] }
-      : loadConfigFile(opts.config);
-  const log = createLogger(logOptionsFromEnv({ level: config.logLevel, format: config.logFormat }));
-  for (const w of warnings) log.warn(w);
-  // A signal while still joining ends the process at once: nothing is held yet.
-  let node: RingDhtNode | undefined;
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      if (node === undefined) {
-        log.info({ reason: signal }, "stopped before joining");
-        process.exit(0);
-      }
-      void node.stop(signal);
-    });
-  }
-  try {
-    node = await RingDhtNode.start(config, { log });
-  } catch (err) {
-    throw new CliFailure(`cannot start the node: ${(err as Error).message}`, 1);
-  }
-  await node.closed;
-  process.exit(0);
 }
 
 async function runTestnet(o: {
@@ -125,56 +101,80 @@ async function runTestnet(o: {
 }): Promise<void> {
   const log = createLogger(logOptionsFromEnv({ level: "warn", format: "auto" }));
   const started = Date.now();
-  const nodes = await startTestnet(
-    {
-      nodes: o.nodes,
-      host: o.host,
-      p2pBasePort: o.p2pPort,
-      apiBasePort: o.apiPort,
-      overTcp: o.overTcp === true,
-    },
-    log,
-    (node, i) =>
-      process.stdout.write(
-        `node ${i}: api ${formatAddress(node.apiAddress)}  p2p ${node.p2pAddress}  id ${node.chord.self.id.slice(0, 16)}\n`,
-      ),
+  const nodes = await testnetOrBusy(o, () =>
+    startTestnet(
+      {
+        nodes: o.nodes,
+        host: o.host,
+        p2pBasePort: o.p2pPort,
+        apiBasePort: o.apiPort,
+        overTcp: o.overTcp === true,
+      },
+      log,
+      (node, i) =>
+        process.stdout.write(
+          `node ${i}: api ${formatAddress(node.apiAddress)}  p2p ${node.p2pAddress}  id ${node.chord.self.id.slice(0, 16)}\n`,
+        ),
+    ),
   );
   process.stdout.write(
     `${nodes.length} nodes in one ring after ${Date.now() - started} ms; try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}\nCtrl-C stops them all.\n`,
   );
   await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
+    // on, not once: npm forwards a terminal's SIGINT that the process already got.
+    process.on("SIGINT", () => resolve());
+    process.on("SIGTERM", () => resolve());
   });
   await Promise.all(nodes.map((n) => n.crash()));
   process.exit(0);
+}
+
+/** A busy testnet port becomes exit status 4, named by its node. */
+async function testnetOrBusy<T>(
+  o: { nodes: number; p2pPort: number; apiPort: number; host: string },
+  start: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    const busy = addressInUse(err);
+    if (busy === undefined) throw err;
+    const ports = (kind: string, first: number) =>
+      first === 0
+        ? []
+        : Array.from(
+            { length: o.nodes },
+            (_, i) => [`${kind} of testnet node ${i}`, { host: o.host, port: first + i }] as const,
+          );
+    throw portBusy(busy, [...ports("API port", o.apiPort), ...ports("P2P port", o.p2pPort)]);
+  }
 }
 
 function program(): Command {
   const cli = new Command("ringdht")
     .description("A Chord DHT node and its client")
     .version(version)
-    .showHelpAfterError()
+    .showHelpAfterError(usageHint(undefined))
+    .configureOutput({
+      // One line per usage error, as every other failure: "ringdht: ...".
+      outputError: (text, write) => write(text.replace(/^error: /, "ringdht: ")),
+    })
     .exitOverride();
-  cli
-    .command("node")
-    .description("run a DHT node in the foreground (logs to stderr)")
-    .option("-c, --config <file>", "INI configuration file (default: the embedded defaults)")
-    .action(runNode);
+  addNodeCommand(cli);
   apiOption(
     cli
       .command("put")
       .description("store VALUE under KEY (KEY: text, hashed with SHA-256; or 0x + 64 hex digits)")
-      .argument("<key>")
+      .argument("<key>", "text, or 0x and 64 hex digits", keyArg)
       .argument("[value]", "the value as text; '-' or none reads stdin")
       .option("-f, --file <path>", "read the value from a file")
       .option("--ttl <seconds>", "how long to keep it; 0: the node's default", intIn(0, 65_535), 0)
       .option("--replication <n>", "copies wanted; 0: the node's default", intIn(0, 255), 0),
-  ).action(async (key: string, value: string | undefined, o: PutOpts) => {
+  ).action(async (key: Buffer, value: string | undefined, o: PutOpts) => {
     const bytes = await readValue(value, o.file);
     const kept = await withClient(o.api, async (c) => {
-      c.put(keyFromArg(key), bytes, o.ttl, o.replication);
-      return c.get(keyFromArg(key));
+      c.put(key, bytes, o.ttl, o.replication);
+      return c.get(key);
     });
     if (kept === undefined)
       throw new CliFailure("the node did not keep the value (store full?)", 1);
@@ -183,13 +183,12 @@ function program(): Command {
     cli
       .command("get")
       .description("print the value under KEY; exit status 1 when there is none")
-      .argument("<key>")
+      .argument("<key>", "text, or 0x and 64 hex digits", keyArg)
       .option("--hex", "print the value as hex"),
-  ).action(async (key: string, o: { api: Address; hex?: boolean }) => {
-    const value = await withClient(o.api, (c) => c.get(keyFromArg(key)));
+  ).action(async (key: Buffer, o: { api: Address; hex?: boolean }) => {
+    const value = await withClient(o.api, (c) => c.get(key));
     if (value === undefined) throw new CliFailure("not found", 1);
-    process.stdout.write(o.hex ? value.toString("hex") : value);
-    if (o.hex || process.stdout.isTTY) process.stdout.write("\n");
+    process.stdout.write(valueOutput(value, o.hex === true, process.stdout.isTTY === true));
   });
   cli
     .command("testnet")
@@ -218,6 +217,7 @@ function program(): Command {
   ).action(async (o: { api: Address }) => {
     await withClient(o.api, (c) => c.shutdown());
   });
+  for (const cmd of cli.commands) cmd.showHelpAfterError(usageHint(cmd.name()));
   return cli;
 }
 
@@ -239,8 +239,14 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof CliFailure) {
-      process.stderr.write(`ringdht: ${err.message}\n`);
+      const hint = err.usageOf === undefined ? "" : `${usageHint(err.usageOf)}\n`;
+      process.stderr.write(`ringdht: ${err.message}\n${hint}`);
       return err.exitCode;
+    }
+    const busy = addressInUse(err);
+    if (busy !== undefined) {
+      process.stderr.write(`ringdht: ${portBusy(busy, []).message}\n`);
+      return EXIT_PORT_BUSY;
     }
     if ((err as NodeJS.ErrnoException).code === "ENOENT") {
       process.stderr.write(`ringdht: ${(err as Error).message}\n`);

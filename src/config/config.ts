@@ -1,7 +1,10 @@
-// Configuration: the shared INI file (../shared/spec/config.md), parsed by the
-// `ini` library, checked line by line for lines that are not `key = value`,
-// validated and converted by a TypeBox schema. Every error is one line naming
-// the file, the key and what was expected (ConfigError, exit status 2).
+// Configuration: an INI file (global keys, and a [dht] section), parsed by the
+// `ini` library and checked line by line for lines that are not `key = value`;
+// `ringdht node` flags and RINGDHT_<KEY> environment variables on top
+// (sources.ts). Raw values are merged per key (flags, then environment, then
+// file, then defaults) and validated and converted once by a TypeBox schema.
+// Every error is one line naming the source, the key and what was expected
+// (ConfigError, exit status 2).
 
 import { readFileSync } from "node:fs";
 import { FormatRegistry, type Static, Type } from "@sinclair/typebox";
@@ -16,6 +19,7 @@ import {
   MAX_REPLICATION,
   MAX_STORE_SECONDS_LIMIT,
 } from "./defaults.js";
+import { envName, envValues, flagName, type SettableKey } from "./sources.js";
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -105,16 +109,51 @@ type DhtSection = Static<typeof DhtSection>;
 
 type Raw = Record<string, unknown>;
 
+/** One source of raw values for loadConfig. */
+interface Layer {
+  /** Key -> value as the source gave it (text; the ini library's types for a file). */
+  values: Raw;
+  /** How an error names a key of this source, e.g. `flag --replication`. */
+  name: (key: string) => string;
+}
+
+export interface ConfigSources {
+  /** An INI file (`-c FILE`). */
+  file?: string;
+  /** The environment to read RINGDHT_<KEY> from (usually process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Flag values by key, as typed. */
+  flags?: Readonly<Partial<Record<SettableKey, string>>>;
+}
+
+/**
+ * The configuration from every source: flags over environment over file over
+ * defaults. Throws ConfigError naming the source of the first bad value.
+ */
+export function loadConfig(sources: ConfigSources): LoadedConfig {
+  const warnings: string[] = [];
+  const layers: Layer[] = [];
+  if (sources.file !== undefined) {
+    layers.push(fileLayer(readConfigFile(sources.file), sources.file, warnings));
+  }
+  if (sources.env !== undefined)
+    layers.push({ values: envValues(sources.env, warnings), name: envName });
+  if (sources.flags !== undefined) layers.push({ values: { ...sources.flags }, name: flagName });
+  return { config: resolve(layers), warnings };
+}
+
 /** Loads and validates a configuration file; throws ConfigError. */
 export function loadConfigFile(file: string): LoadedConfig {
-  let text: string;
+  return parseConfig(readConfigFile(file), file);
+}
+
+function readConfigFile(file: string): string {
   try {
-    text = readFileSync(file, "utf8");
+    return readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     throw new ConfigError(`${file}: cannot read the configuration file (${code})`);
   }
-  return parseConfig(text, file);
 }
 
 /** The embedded default configuration: what a node runs on with no file. */
@@ -123,13 +162,42 @@ export function defaultConfig(): Config {
 }
 
 export function parseConfig(text: string, file: string): LoadedConfig {
-  const ini = parseIni(normalizeLines(text, file)) as Raw;
   const warnings: string[] = [];
+  const layer = fileLayer(text, file, warnings);
+  return { config: resolve([layer], layer.name), warnings };
+}
+
+/** A file's global and [dht] values, aliases mapped to our names. */
+function fileLayer(text: string, file: string, warnings: string[]): Layer {
+  const ini = parseIni(normalizeLines(text, file)) as Raw;
   const global = { ...pickScalars(ini), ...asSection(ini.global) };
-  const { values: dht, names } = canonicalKeys(asSection(ini.dht), file, warnings);
-  const raw: Raw = { ...DEFAULTS, ...dht };
+  const { values, names } = canonicalKeys(asSection(ini.dht), file, warnings);
+  const hostkey = global[GLOBAL_KEYS[0]];
+  if (typeof hostkey === "string") values.hostkey = hostkey;
+  return {
+    values,
+    name: (key) => (key === "hostkey" ? `${file}: ${key}` : `${file}: [dht] ${names[key] ?? key}`),
+  };
+}
+
+/** Merges the layers (lowest precedence first) over the defaults and validates once. */
+function resolve(layers: Layer[], fallback: (key: string) => string = (k) => k): Config {
+  const raw: Raw = { ...DEFAULTS };
+  const source: Record<string, (key: string) => string> = {};
+  let hostkey: string | undefined;
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(layer.values)) {
+      if (k === "hostkey") {
+        hostkey = String(v);
+        continue;
+      }
+      raw[k] = v;
+      source[k] = layer.name;
+    }
+  }
+  const name = (key: string) => (source[key] ?? fallback)(key);
   if (
-    !("default_store_duration" in dht) &&
+    source.default_store_duration === undefined &&
     isWholeNumber(raw.max_store_duration) &&
     Number(raw.max_store_duration) >= 1
   ) {
@@ -139,20 +207,21 @@ export function parseConfig(text: string, file: string): LoadedConfig {
     );
   }
   const converted = convert(raw);
-  if (!Value.Check(DhtSection, converted)) throw firstError(converted, raw, names, file);
+  if (!Value.Check(DhtSection, converted)) throw firstError(converted, raw, name);
   const section = converted as DhtSection;
   if (section.default_store_duration > section.max_store_duration) {
     throw new ConfigError(
-      `${file}: [dht] default_store_duration: expected at most max_store_duration (${section.max_store_duration}), got ${section.default_store_duration}`,
+      `${name("default_store_duration")}: expected at most max_store_duration (${section.max_store_duration}), got ${section.default_store_duration}`,
     );
   }
   if (section.replication > section.successor_list_length) {
     throw new ConfigError(
-      `${file}: [dht] replication: expected at most successor_list_length (${section.successor_list_length}), got ${section.replication}`,
+      source.replication === undefined && source.successor_list_length !== undefined
+        ? `${name("successor_list_length")}: expected at least replication (${section.replication}), got ${section.successor_list_length}`
+        : `${name("replication")}: expected at most successor_list_length (${section.successor_list_length}), got ${section.replication}`,
     );
   }
-  const hostkey = global[GLOBAL_KEYS[0]];
-  return { config: toConfig(section, typeof hostkey === "string" ? hostkey : undefined), warnings };
+  return toConfig(section, hostkey);
 }
 
 const isWholeNumber = (v: unknown): boolean =>
@@ -160,13 +229,17 @@ const isWholeNumber = (v: unknown): boolean =>
     ? Number.isSafeInteger(v)
     : typeof v === "string" && /^\d{1,15}$/.test(v.trim());
 
-/** Whole numbers from their digits only (no truncation of 3.5 or 1e1); the rest as written. */
+/**
+ * Whole numbers from their digits only (no truncation of 3.5 or 1e1), "true"
+ * and "false" as booleans (flags and variables are text); the rest as written.
+ */
 function convert(raw: Raw): Raw {
   const out: Raw = {};
   for (const [k, v] of Object.entries(raw)) {
     const schema = DhtSection.properties[k as keyof DhtSection];
-    out[k] =
-      schema?.type === "integer" && typeof v === "string" && isWholeNumber(v) ? Number(v) : v;
+    if (schema?.type === "integer" && typeof v === "string" && isWholeNumber(v)) out[k] = Number(v);
+    else if (schema?.type === "boolean" && (v === "true" || v === "false")) out[k] = v === "true";
+    else out[k] = v;
   }
   return out;
 }
@@ -234,19 +307,12 @@ function canonicalKeys(
   return { values, names };
 }
 
-function firstError(
-  converted: Raw,
-  raw: Raw,
-  names: Record<string, string>,
-  file: string,
-): ConfigError {
+function firstError(converted: Raw, raw: Raw, name: (key: string) => string): ConfigError {
   const error = Value.Errors(DhtSection, converted).First();
   const key = error?.path.replace(/^\//, "") ?? "?";
   const prop = DhtSection.properties[key as keyof DhtSection];
   const expected = prop?.description ?? error?.message ?? "a valid value";
-  return new ConfigError(
-    `${file}: [dht] ${names[key] ?? key}: expected ${expected}, got ${JSON.stringify(raw[key])}`,
-  );
+  return new ConfigError(`${name(key)}: expected ${expected}, got ${JSON.stringify(raw[key])}`);
 }
 
 function address(text: string): Address {

@@ -1,4 +1,4 @@
-// The DHT API codec (../shared/spec/api.md): pure bytes <-> typed messages for the
+// The DHT API codec (docs/api.md): pure bytes <-> typed messages for the
 // five message types, and header validation shared with the incremental decoder.
 
 export const API_HEADER_BYTES = 4;

@@ -1,4 +1,4 @@
-// The DHT API contract (../shared/spec/api.md) as one suite of tests over real
+// The DHT API contract (docs/api.md) as one suite of tests over real
 // TCP, run against an in-process node (test/integration) and a spawned
 // `ringdht node` process (test/e2e). Each test uses keys of its own, so the
 // tests share one node.

@@ -186,6 +186,30 @@ export function spawnNodeProcess(configFile: string, wrap: readonly string[] = [
   return node;
 }
 
+/**
+ * Spawns the CLI with `args` (e.g. ["node", "--api", ...]) and JSON logs,
+ * `env` added to this process's environment; does not wait. SIGKILLed at
+ * cleanupAll().
+ */
+export function spawnCliNode(args: readonly string[], env: NodeJS.ProcessEnv = {}): NodeProcess {
+  const proc = spawn(process.execPath, [CLI_PATH, ...args], {
+    env: { ...process.env, RINGDHT_LOG_FORMAT: "json", ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const node = new NodeProcess(proc, "");
+  const unregister = onCleanup(() => node.kill("SIGKILL").then(() => {}));
+  void node.exited.then(unregister);
+  return node;
+}
+
+/** The port of a node's "API listening" line, once logged. */
+export async function apiPortOf(node: NodeProcess, timeoutMs = 10_000): Promise<number> {
+  const line = await node.waitForLine((l) => l.msg === "API listening", timeoutMs);
+  const match = /:(\d+)$/.exec(String(line.api));
+  if (match === null) throw new Error(`cannot read the API port from ${JSON.stringify(line)}`);
+  return Number(match[1]);
+}
+
 export interface StartedNode {
   node: NodeProcess;
   /** The port from the node's "API listening" line. */

@@ -1,4 +1,4 @@
-// DHT API messages built byte by byte from ../shared/spec/api.md, independent of
+// DHT API messages built byte by byte from the API's layout (docs/api.md), independent of
 // src/wire, so the tests check the node against the spec rather than against
 // its own codec.
 
