@@ -8,6 +8,7 @@ import type { Offence, PeerCaller, PeerHandlers } from "../ports.js";
 import { type Id, keyPosition } from "../ring/id.js";
 import { between } from "../ring/interval.js";
 import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
+import { MAX_FINGER_HINTS } from "../wire/peer.js";
 import { ADMISSION_REQUIRED, type Admission } from "./admission.js";
 import type { AntiEntropy } from "./anti-entropy.js";
 import type { DataPlane } from "./data-plane.js";
@@ -87,7 +88,8 @@ function handlerTable(d: HandlerDeps): PeerHandlers {
       // Adopt the newcomer first, so writes for its range stop being taken here as owner.
       s.rectify(newcomer, true);
       const sent = await data.splitTo(newcomer);
-      return { sent };
+      const fingers = t.fingerList.slice(0, MAX_FINGER_HINTS).map((p) => p.addr);
+      return { sent, fingers };
     },
     leaving: async (body, from) => {
       s.onLeaving(peerAt(from.addr), body);

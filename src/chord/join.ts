@@ -128,8 +128,9 @@ export class Joiner {
           throw new SplitRefused(succ.addr);
         }
         log.warn({ successor: succ.addr, reason: err.message }, "split failed");
-        return { sent: 0 };
+        return { sent: 0, fingers: [] as string[] };
       });
+    await stabilizer.seedFingers([succ, ...(split.fingers ?? []).map(peerAt)]);
     const newPred = table.predecessor;
     if (newPred !== undefined) {
       log.info({ predecessor: newPred.addr }, "predecessor changed");

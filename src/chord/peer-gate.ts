@@ -94,12 +94,12 @@ export class PeerGate {
   }
 
   /**
-   * Pings the unverified peers among the first r of `list` (not banned, not past
+   * Pings the unverified peers among the first `limit` (r) of `list` (not banned, not past
    * their IP's cap, not failed within FAILED_MS) in parallel and waits for the
    * answers, so that filter() then keeps every live one.
    */
-  async verify(list: readonly Peer[]): Promise<void> {
-    const kept = list.slice(0, this.opts.successorListLength);
+  async verify(list: readonly Peer[], limit = this.opts.successorListLength): Promise<void> {
+    const kept = list.slice(0, limit);
     const counts = this.countsExcept(kept);
     const now = this.deps.clock.now();
     const pending = kept.filter((p) => {

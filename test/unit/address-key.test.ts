@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { keyFromArg } from "../../src/cli/key.js";
+import { KeyError, keyFromArg } from "../../src/cli/key.js";
 import { formatAddress, isLoopback, parseAddress } from "../../src/net/address.js";
 
 describe("parseAddress", () => {
@@ -118,18 +118,19 @@ describe("keyFromArg", () => {
     assert.deepEqual(keyFromArg("grüße ☎"), sha256("grüße ☎"));
   });
 
-  test("near misses of the raw form are hashed as text", () => {
+  test("near misses of the raw form are refused when they start with 0x, else hashed", () => {
     const h64 = "ab".repeat(32);
     for (const arg of [
-      `0X${h64}`,
       `0x${h64.slice(1)}`,
       `0x${h64}a`,
       `0x${h64.slice(2)}zz`,
-      h64,
-      ` 0x${h64}`,
       `0x${h64} `,
       `0x${h64}\n`,
+      "0x1234",
     ]) {
+      assert.throws(() => keyFromArg(arg), KeyError, JSON.stringify(arg));
+    }
+    for (const arg of [`0X${h64}`, h64, ` 0x${h64}`]) {
       assert.deepEqual(keyFromArg(arg), sha256(arg), JSON.stringify(arg));
     }
   });
