@@ -8,6 +8,7 @@ import type { Offence, PeerCaller, PeerHandlers } from "../ports.js";
 import { type Id, keyPosition } from "../ring/id.js";
 import { between } from "../ring/interval.js";
 import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
+import type { RpcName } from "../wire/peer.js";
 import { ADMISSION_REQUIRED, type Admission } from "./admission.js";
 import type { AntiEntropy } from "./anti-entropy.js";
 import type { DataPlane } from "./data-plane.js";
@@ -36,6 +37,14 @@ export interface HandlerDeps {
   report: (from: PeerCaller, offence: Offence, detail: string) => void;
   /** Upkeep back to full speed (chord/calm.ts). */
   wake: () => void;
+  /** A peer announced its graceful leave (after the neighbours linked around it). */
+  left?: (peer: Peer) => void;
+  /** A peer reached us: if it had left, it is back. */
+  heard?: (addr: string) => void;
+  /** Our admin (HTTP) address, told to peers in GetNeighbours replies. */
+  http?: () => string | undefined;
+  /** A request handled (ok) or answered with an error, for metrics. */
+  served?: (name: RpcName, ok: boolean) => void;
 }
 
 /** The handlers, each vouching for its caller (it proved its address to the transport). */
@@ -43,9 +52,17 @@ export function peerHandlers(d: HandlerDeps): PeerHandlers {
   const table = handlerTable(d);
   const vouched = {} as Record<string, unknown>;
   for (const [name, h] of Object.entries(table) as [string, (b: never, f: PeerCaller) => unknown][])
-    vouched[name] = (body: never, from: PeerCaller) => {
+    vouched[name] = async (body: never, from: PeerCaller) => {
       d.gate.vouch(from.addr);
-      return h(body, from);
+      if (name !== "leaving") d.heard?.(from.addr);
+      try {
+        const res = await h(body, from);
+        d.served?.(name as RpcName, true);
+        return res;
+      } catch (err) {
+        d.served?.(name as RpcName, false);
+        throw err;
+      }
     };
   return vouched as PeerHandlers;
 }
@@ -63,7 +80,9 @@ function handlerTable(d: HandlerDeps): PeerHandlers {
     getNeighbours: async () => {
       // A node that is joining and not linked in yet would hand out an empty list.
       if (d.state() === "joining" && t.alone) throw new Error("not in the ring yet");
-      return { pred: t.predecessor?.addr ?? null, succs: t.successors.map((p) => p.addr) };
+      const http = d.http?.();
+      const nb = { pred: t.predecessor?.addr ?? null, succs: t.successors.map((p) => p.addr) };
+      return http === undefined ? nb : { ...nb, http };
     },
     notify: async (_, from) => {
       if (d.state() === "joining") d.joiner.heardFrom(from.addr);
@@ -89,7 +108,9 @@ function handlerTable(d: HandlerDeps): PeerHandlers {
       return { sent };
     },
     leaving: async (body, from) => {
-      s.onLeaving(peerAt(from.addr), body);
+      const leaver = peerAt(from.addr);
+      s.onLeaving(leaver, body);
+      d.left?.(leaver);
       return {};
     },
     newSuccessor: async (_, from) => {

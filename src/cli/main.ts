@@ -13,7 +13,9 @@ import { createLogger, logOptionsFromEnv } from "../log.js";
 import { type Address, formatAddress, parseAddress } from "../net/address.js";
 import { RingDhtNode } from "../node.js";
 import { startTestnet } from "../testnet.js";
+import { startTestnetAdmin } from "../testnet-admin.js";
 import { API_MAX_VALUE_BYTES } from "../wire/api.js";
+import { AdminCliError, addAdminCommands } from "./admin-commands.js";
 import { keyFromArg } from "./key.js";
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
@@ -108,7 +110,7 @@ async function runNode(opts: { config?: string }): Promise<void> {
     });
   }
   try {
-    node = await RingDhtNode.start(config, { log });
+    node = await RingDhtNode.start(config, { log, processMetrics: true });
   } catch (err) {
     throw new CliFailure(`cannot start the node: ${(err as Error).message}`, 1);
   }
@@ -122,9 +124,15 @@ async function runTestnet(o: {
   apiPort: number;
   host: string;
   overTcp?: boolean;
+  http?: Address;
 }): Promise<void> {
   const log = createLogger(logOptionsFromEnv({ level: "warn", format: "auto" }));
   const started = Date.now();
+  const running: RingDhtNode[] = [];
+  const admin =
+    o.http === undefined ? undefined : await startTestnetAdmin(() => running, o.http, log);
+  if (admin !== undefined)
+    process.stdout.write(`ring page and admin endpoint: http://${formatAddress(admin.address)}/\n`);
   const nodes = await startTestnet(
     {
       nodes: o.nodes,
@@ -134,10 +142,12 @@ async function runTestnet(o: {
       overTcp: o.overTcp === true,
     },
     log,
-    (node, i) =>
+    (node, i) => {
+      running[i] = node;
       process.stdout.write(
         `node ${i}: api ${formatAddress(node.apiAddress)}  p2p ${node.p2pAddress}  id ${node.chord.self.id.slice(0, 16)}\n`,
-      ),
+      );
+    },
   );
   process.stdout.write(
     `${nodes.length} nodes in one ring after ${Date.now() - started} ms; try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}\nCtrl-C stops them all.\n`,
@@ -146,6 +156,7 @@ async function runTestnet(o: {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
+  await admin?.close();
   await Promise.all(nodes.map((n) => n.crash()));
   process.exit(0);
 }
@@ -212,7 +223,13 @@ function program(): Command {
       "--over-tcp",
       "the nodes talk over loopback TCP, as separate hosts would (default: in memory)",
     )
+    .option(
+      "--http <host:port>",
+      "serve one admin endpoint and ring page for all the nodes (default: none)",
+      addressArg,
+    )
     .action(runTestnet);
+  addAdminCommands(cli);
   apiOption(
     cli.command("shutdown").description("ask a node to leave the network gracefully and exit"),
   ).action(async (o: { api: Address }) => {
@@ -238,7 +255,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`ringdht: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof CliFailure) {
+    if (err instanceof CliFailure || err instanceof AdminCliError) {
       process.stderr.write(`ringdht: ${err.message}\n`);
       return err.exitCode;
     }

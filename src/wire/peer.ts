@@ -63,11 +63,18 @@ export const RPC = {
       hops: Type.Integer({ minimum: 0, maximum: 255 }),
     }),
   },
-  /** Stabilization: the callee's predecessor and successor list. */
+  /**
+   * Stabilization: the callee's predecessor and successor list; `http`: the callee's
+   * admin endpoint, if it serves one (`ringdht ring` walks the ring through it).
+   */
   getNeighbours: {
     t: 3,
     req: Empty,
-    res: Type.Object({ pred: Type.Union([Addr, Type.Null()]), succs: Succs }),
+    res: Type.Object({
+      pred: Type.Union([Addr, Type.Null()]),
+      succs: Succs,
+      http: Type.Optional(Addr),
+    }),
   },
   /** "I might be your predecessor" (Chord's notify / Zave's rectify); the caller is the subject. */
   notify: { t: 4, req: Empty, res: Empty },
