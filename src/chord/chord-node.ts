@@ -26,6 +26,7 @@ import type { Id } from "../ring/id.js";
 import { hostOf, ipGroup } from "../ring/ip-group.js";
 import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
 import type { RpcName, RpcReq, RpcRes } from "../wire/peer.js";
+import { PEER_MAX_LEFT } from "../wire/peer.js";
 import { Admission } from "./admission.js";
 import { AntiEntropy } from "./anti-entropy.js";
 import { AE_MAX_CALM } from "./calm.js";
@@ -61,6 +62,8 @@ export interface ChordDeps {
 
 /** Peers told of a graceful leave, at most (neighbours first). */
 const LEAVE_NOTICES = 32;
+/** How long a graceful leave is passed on to the peers that ask for our neighbours (ms). */
+const DEPARTURE_NEWS_MS = 60_000;
 
 export type ChordStats = LookupStats;
 
@@ -92,6 +95,8 @@ export class ChordNode {
   private readonly adminAddrs = new Map<string, string>();
   /** This node's admin address as told to peers, if it serves one. */
   private advertisedHttp: string | undefined;
+  /** Leaves passed on by neighbours, being checked (ping) before acted on. */
+  private readonly checkingLeft = new Set<string>();
 
   constructor(
     private readonly deps: ChordDeps,
@@ -234,6 +239,7 @@ export class ChordNode {
         left: (p) => this.peerLeft(p),
         heard: (addr) => this.departures.forget(addr),
         http: () => this.advertisedHttp,
+        departed: () => this.departures.recent(DEPARTURE_NEWS_MS, PEER_MAX_LEFT),
         served: (name, ok) => this.observer.peerServed(name, ok),
       }),
     );
@@ -400,7 +406,7 @@ export class ChordNode {
       this.gate.vouch(peer.addr);
       this.departures.forget(peer.addr);
       this.observer.peerCall(name, "ok");
-      if (name === "getNeighbours") this.noteAdmin(peer, res as RpcRes<"getNeighbours">);
+      if (name === "getNeighbours") this.fromNeighbours(peer, res as RpcRes<"getNeighbours">);
       return res;
     } catch (err) {
       this.observer.peerCall(name, err instanceof PeerCallError ? err.code : "remote");
@@ -430,6 +436,32 @@ export class ChordNode {
     this.departures.add(peer.addr);
     this.directory.remove(peer.id);
     if (this.table.removePeer(peer.id)) this.ringChanged();
+  }
+
+  /** A GetNeighbours reply: the peer's admin address, and the leaves it heard of. */
+  private fromNeighbours(peer: Peer, res: RpcRes<"getNeighbours">): void {
+    this.noteAdmin(peer, res);
+    const t = this.table;
+    // Passed on only by our neighbours, and each checked: a peer that still answers stays.
+    const neighbour = t.predecessor?.id === peer.id || t.successors.some((s) => s.id === peer.id);
+    if (!neighbour || res.left === undefined) return;
+    for (const addr of res.left) {
+      if (addr === t.self.addr || this.departures.has(addr) || this.checkingLeft.has(addr))
+        continue;
+      const p = peerAt(addr);
+      if (!t.knownPeers().some((k) => k.id === p.id)) continue;
+      this.checkingLeft.add(addr);
+      this.deps.transport
+        .call(addr, "ping", {}, this.opts.rpcTimeoutMs)
+        .then(
+          () => {},
+          () => {
+            this.peerLeft(p);
+            this.deps.log.info({ peer: addr, via: peer.addr }, "peer left");
+          },
+        )
+        .finally(() => this.checkingLeft.delete(addr));
+    }
   }
 
   private noteAdmin(peer: Peer, res: RpcRes<"getNeighbours">): void {

@@ -33,6 +33,17 @@ export class Departures {
     return false;
   }
 
+  /** Up to `max` departures within `withinMs`, newest first (passed on to neighbours). */
+  recent(withinMs: number, max: number): string[] {
+    const since = this.clock.now() - withinMs;
+    const out: string[] = [];
+    for (const [addr, at] of [...this.left].reverse()) {
+      if (at < since || out.length >= max) break;
+      out.push(addr);
+    }
+    return out;
+  }
+
   /** A node that left and came back (it joins again, or answers): no longer gone. */
   forget(addr: string): void {
     this.left.delete(addr);

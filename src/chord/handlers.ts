@@ -43,6 +43,8 @@ export interface HandlerDeps {
   heard?: (addr: string) => void;
   /** Our admin (HTTP) address, told to peers in GetNeighbours replies. */
   http?: () => string | undefined;
+  /** Peers that left lately, passed on in GetNeighbours replies. */
+  departed?: () => string[];
   /** A request handled (ok) or answered with an error, for metrics. */
   served?: (name: RpcName, ok: boolean) => void;
 }
@@ -81,8 +83,13 @@ function handlerTable(d: HandlerDeps): PeerHandlers {
       // A node that is joining and not linked in yet would hand out an empty list.
       if (d.state() === "joining" && t.alone) throw new Error("not in the ring yet");
       const http = d.http?.();
-      const nb = { pred: t.predecessor?.addr ?? null, succs: t.successors.map((p) => p.addr) };
-      return http === undefined ? nb : { ...nb, http };
+      const left = d.departed?.() ?? [];
+      return {
+        pred: t.predecessor?.addr ?? null,
+        succs: t.successors.map((p) => p.addr),
+        ...(http === undefined ? {} : { http }),
+        ...(left.length === 0 ? {} : { left }),
+      };
     },
     notify: async (_, from) => {
       if (d.state() === "joining") d.joiner.heardFrom(from.addr);

@@ -21,6 +21,8 @@ export const PEER_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
 /** Largest number of entries in one storeReplicas batch. */
 export const PEER_MAX_BATCH_ENTRIES = 4096;
 export const PEER_MAX_SUCCESSORS = 32;
+/** Recent graceful leaves a GetNeighbours reply passes on, at most. */
+export const PEER_MAX_LEFT = 16;
 
 export const REPLY_TYPE = 0;
 export const ERROR_TYPE = 15;
@@ -74,6 +76,8 @@ export const RPC = {
       pred: Type.Union([Addr, Type.Null()]),
       succs: Succs,
       http: Type.Optional(Addr),
+      /** Peers that announced a graceful leave to the callee lately (checked before acted on). */
+      left: Type.Optional(Type.Array(Addr, { maxItems: PEER_MAX_LEFT })),
     }),
   },
   /** "I might be your predecessor" (Chord's notify / Zave's rectify); the caller is the subject. */
