@@ -108,7 +108,7 @@ const countOpen = (held: Held[]): number => held.filter((h) => !h.socket.destroy
 export async function apiAttackRss(opts: ApiAttackOptions = {}): Promise<ApiAttackResult> {
   const idleCount = opts.idle ?? 2000;
   const halfSentCount = opts.halfSent ?? 300;
-  const text = `[dht]\napi_address = 127.0.0.1:0\np2p_address = 127.0.0.1:0\n${opts.config ?? ""}\n`;
+  const text = `[dht]\napi_address = 127.0.0.1:0\np2p_address = 127.0.0.1:0\nhttp_address =\n${opts.config ?? ""}\n`;
   const node = await RingDhtNode.start(parseConfig(text, "(api-attack bench)").config, {
     log: silentLogger(),
     api: opts.api,

@@ -30,7 +30,10 @@ interface Victim {
 async function startVictim(): Promise<Victim> {
   const dir = mkdtempSync(join(tmpdir(), "ringdht-attack-"));
   const file = join(dir, "node.ini");
-  writeFileSync(file, "[dht]\napi_address = 127.0.0.1:0\np2p_address = 127.0.0.1:0\n");
+  writeFileSync(
+    file,
+    "[dht]\napi_address = 127.0.0.1:0\np2p_address = 127.0.0.1:0\nhttp_address =\n",
+  );
   const proc = spawn(process.execPath, [CLI, "node", "-c", file], {
     env: { ...process.env, RINGDHT_LOG_FORMAT: "json", RINGDHT_LOG_LEVEL: "info" },
     stdio: ["ignore", "ignore", "pipe"],

@@ -20,7 +20,9 @@ export interface SpawnedNode {
 export function spawnNode(dhtSection: string): Promise<SpawnedNode> {
   const dir = mkdtempSync(join(tmpdir(), "ringdht-bench-"));
   const file = join(dir, "node.ini");
-  writeFileSync(file, `[dht]\n${dhtSection}\n`);
+  // The admin endpoint off: its default port would clash between benchmark nodes.
+  const admin = /^\s*http_address\s*=/m.test(dhtSection) ? "" : "http_address =\n";
+  writeFileSync(file, `[dht]\n${admin}${dhtSection}\n`);
   const proc = spawn(process.execPath, [CLI, "node", "-c", file], {
     env: { ...process.env, RINGDHT_LOG_FORMAT: "json" },
     stdio: ["ignore", "ignore", "pipe"],

@@ -4,18 +4,30 @@
 // gracefully (handover) and is idempotent; crash() stops without handover.
 // `closed` settles once the node has stopped.
 
+import { collectDefaultMetrics } from "prom-client";
+import { NodeMetrics } from "./admin/metrics.js";
+import { RING_PAGE } from "./admin/page.js";
+import {
+  estimateRingSize,
+  type NodeStatus,
+  nodeStatus,
+  type Readiness,
+  readiness,
+} from "./admin/status.js";
 import { type ChordDeps, ChordNode } from "./chord/chord-node.js";
 import { Misbehaviour } from "./chord/misbehaviour.js";
 import { CHORD_DEFAULTS, type ChordOptions } from "./chord/options.js";
 import type { Config } from "./config/config.js";
 import type { Logger } from "./log.js";
 import { type Address, formatAddress } from "./net/address.js";
+import { AdminServer } from "./net/admin-server.js";
 import { ApiServer, type ApiTuning } from "./net/api-server.js";
 import type { LocalExchange } from "./net/local-exchange.js";
 import { TcpTransport, type TcpTransportOptions } from "./net/tcp-transport.js";
 import { type Clock, type Dht, type PeerGuard, systemClock } from "./ports.js";
 import { nodeIdOf, shortId } from "./ring/id.js";
 import { isLoopbackIp } from "./ring/ip-group.js";
+import { VERSION } from "./version.js";
 
 export interface NodeDeps {
   log: Logger;
@@ -30,7 +42,11 @@ export interface NodeDeps {
   api?: ApiTuning;
   /** Nodes of this process reached in memory, not over TCP (a testnet's; local-exchange.ts). */
   exchange?: LocalExchange;
+  /** Also export the process's own metrics (CPU, memory, event loop): one node per process only. */
+  processMetrics?: boolean;
 }
+
+const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", ""]);
 
 /** The Chord tunables a config implies: one cadence knob, the rest derived from it. */
 export function chordOptions(config: Config): ChordOptions {
@@ -86,6 +102,8 @@ export class RingDhtNode {
     this.resolveClosed = resolve;
   });
   private bound: Address | undefined;
+  private admin: AdminServer | undefined;
+  private readonly startedAt: number;
 
   private constructor(
     readonly chord: ChordNode,
@@ -94,13 +112,20 @@ export class RingDhtNode {
     /** Misbehaviour scores and current bans of peer IPs. */
     readonly scores: Misbehaviour,
     readonly transport: TcpTransport,
-  ) {}
+    /** This node's Prometheus metrics (its own registry). */
+    readonly metrics: NodeMetrics,
+    private readonly clock: Clock,
+  ) {
+    this.startedAt = clock.now();
+  }
 
   static async start(config: Config, deps: NodeDeps): Promise<RingDhtNode> {
     const clock = deps.clock ?? systemClock;
     let chord: ChordNode | undefined;
+    let metrics: NodeMetrics | undefined;
     const scores = new Misbehaviour({}, clock, (ban) => {
       deps.log.warn({ ...ban }, "peer banned");
+      metrics?.banned();
       chord?.evict(ban.ip);
     });
     const guard = peerGuard(scores, config.limitLoopback);
@@ -116,13 +141,32 @@ export class RingDhtNode {
       },
     );
     await transport.listen();
-    const log = deps.log.child({ node: shortId(nodeIdOf(transport.address)) });
+    const short = shortId(nodeIdOf(transport.address));
+    const log = deps.log.child({ node: short });
+    metrics = new NodeMetrics(short, {
+      records: () => ({ count: chord!.data.store.size, bytes: chord!.data.store.bytes }),
+      apiConnections: () => api.connectionCount,
+      peerConnections: () => {
+        const s = transport.stats;
+        return { inbound: s.openInbound, outbound: s.openOutbound };
+      },
+      bannedGroups: () => scores.bans().length,
+      ready: () => readiness(chord!).ready,
+      estimatedRingSize: () =>
+        estimateRingSize(
+          chord!.self.id,
+          chord!.table.successors.map((p) => p.id),
+        ),
+      successors: () => chord!.table.successors.length,
+    });
+    if (deps.processMetrics === true) collectDefaultMetrics({ register: metrics.registry });
     const chordDeps: ChordDeps = {
       transport,
       clock,
       random: deps.random ?? Math.random,
       log,
       guard,
+      observer: metrics,
     };
     chord = new ChordNode(chordDeps, chordOptions(config));
     log.info({ p2p: transport.address, id: chord.self.id }, "peer port listening");
@@ -132,7 +176,7 @@ export class RingDhtNode {
       shutdown: (why) => void node.stop(why),
     };
     const api = new ApiServer(
-      { dht, log },
+      { dht, log, observer: metrics },
       {
         address: config.apiAddress,
         maxInflightPerConnection: config.apiMaxInflight,
@@ -141,13 +185,41 @@ export class RingDhtNode {
         ...deps.api,
       },
     );
-    const node = new RingDhtNode(chord, api, log, scores, transport);
+    const node = new RingDhtNode(chord, api, log, scores, transport, metrics, clock);
+    const self = node;
     try {
+      if (config.httpAddress !== undefined) {
+        const admin = new AdminServer(
+          {
+            log,
+            handlers: {
+              page: RING_PAGE,
+              status: (which) =>
+                which === null || which === self.p2pAddress ? self.status() : undefined,
+              ring: () => ({ source: "node", nodes: [self.status()] }),
+              metrics: async () => ({
+                contentType: self.metrics.registry.contentType,
+                body: await self.metrics.registry.metrics(),
+              }),
+              ready: () => self.readiness(),
+            },
+          },
+          { address: config.httpAddress },
+        );
+        node.admin = admin;
+        const bound = await admin.listen();
+        const host = WILDCARD_HOSTS.has(bound.host)
+          ? (parseHost(chord.self.addr) ?? bound.host)
+          : bound.host;
+        chord.advertiseHttp(formatAddress({ host, port: bound.port }));
+        log.info({ http: formatAddress(bound) }, "admin endpoint listening");
+      }
       await chord.start(config.bootstrappers.map(formatAddress));
       node.bound = await api.listen();
     } catch (err) {
       await chord.stop();
       await api.close();
+      await node.admin?.close();
       throw err;
     }
     log.info({ api: formatAddress(node.bound) }, "API listening");
@@ -160,9 +232,37 @@ export class RingDhtNode {
     return this.bound;
   }
 
+  /** The admin endpoint's bound address, if it serves one. */
+  get httpAddress(): Address | undefined {
+    return this.admin?.address;
+  }
+
+  /** The node's status as /status serves it (admin/status.ts). */
+  status(): NodeStatus {
+    return nodeStatus(this.chord, {
+      version: VERSION,
+      startedAt: this.startedAt,
+      now: this.clock.now(),
+      api: this.bound === undefined ? undefined : formatAddress(this.bound),
+      http: this.chord.advertisedAdmin,
+      bans: this.scores.bans(),
+      scores: this.scores.scores(),
+    });
+  }
+
+  /** Whether the node is joined and serving (/readyz), and if not why. */
+  readiness(): Readiness {
+    return readiness(this.chord);
+  }
+
   /** The P2P address peers use to reach this node. */
   get p2pAddress(): string {
     return this.chord.self.addr;
+  }
+
+  /** Whether stop() or crash() was called. */
+  get stopped(): boolean {
+    return this.stopping !== undefined;
   }
 
   /** Leaves gracefully: API closed, data handed over, neighbours told. Idempotent. */
@@ -181,7 +281,14 @@ export class RingDhtNode {
     this.log.info({ reason }, "leaving");
     await this.api.close();
     await leave();
+    await this.admin?.close();
     this.log.info("stopped");
     this.resolveClosed(reason);
   }
+}
+
+/** The host of a "host:port" P2P address (IPv6 without brackets). */
+function parseHost(addr: string): string | undefined {
+  const at = addr.lastIndexOf(":");
+  return at <= 0 ? undefined : addr.slice(0, at).replace(/^\[|\]$/g, "");
 }

@@ -114,3 +114,35 @@ export interface PeerTransport {
   /** Stops serving, fails calls in flight with "closed", drops connections. Idempotent. */
   close(): Promise<void>;
 }
+
+/** Bulk record traffic that repairs or moves replicas (metrics). */
+export type RepairKind = "anti-entropy" | "handoff" | "split" | "handover";
+
+/** How an API request ended (metrics and the per-request debug line). */
+export type ApiOutcome = "ok" | "found" | "not_found" | "failed" | "refused";
+
+/**
+ * What a node reports as it works, for its metrics (admin/metrics.ts). Every
+ * method is optional to call sites through `noObserver`; none may throw.
+ */
+export interface NodeObserver {
+  /** An outgoing peer call ended. */
+  peerCall(name: RpcName, outcome: "ok" | PeerCallFailure): void;
+  /** A peer's request to us was handled (ok) or answered with an error. */
+  peerServed(name: RpcName, ok: boolean): void;
+  /** A lookup this node started found its answer after `hops` hops. */
+  lookupHops(hops: number): void;
+  /** Records (and their value bytes) sent to or taken from a peer by repair or transfer. */
+  repair(kind: RepairKind, direction: "sent" | "received", records: number, bytes: number): void;
+  /** One API request answered: its type, outcome and duration in seconds. */
+  apiRequest(type: "put" | "get" | "shutdown", outcome: ApiOutcome, seconds: number): void;
+}
+
+/** An observer that records nothing (tests, simulations, nodes without metrics). */
+export const noObserver: NodeObserver = {
+  peerCall: () => {},
+  peerServed: () => {},
+  lookupHops: () => {},
+  repair: () => {},
+  apiRequest: () => {},
+};

@@ -34,6 +34,8 @@ export function testnetConfig(opts: TestnetOptions, index: number): Config {
     ...base,
     p2pAddress: p2p,
     apiAddress: { host: opts.host, port: opts.apiBasePort === 0 ? 0 : opts.apiBasePort + index },
+    // One admin endpoint serves the whole testnet (testnet-admin.ts), none per node.
+    httpAddress: undefined,
     bootstrappers: [],
   };
 }

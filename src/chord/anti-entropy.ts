@@ -172,7 +172,7 @@ export class AntiEntropy {
       .live()
       .filter(([, rec]) => inRange(rec, pred.id, table.self.id, range.minReplication));
     if (res.count === 0) {
-      await data.push(peer, records);
+      await data.push(peer, records, "anti-entropy");
       this.stats.recordsPushed += records.length;
       return;
     }
@@ -192,7 +192,7 @@ export class AntiEntropy {
       this.stats.recordsPulled += await data.acceptGive(diff.give, peer, pred.id, table.self.id);
       const wanted = new Set(diff.want.map((k) => keyId(k)));
       const push = inBuckets.filter(([id]) => wanted.has(id));
-      await data.push(peer, push);
+      await data.push(peer, push, "anti-entropy");
       this.stats.recordsPushed += push.length;
     }
   }
@@ -242,6 +242,11 @@ export class AntiEntropy {
       this.cache.set(key, s);
     }
     return s;
+  }
+
+  /** Replicas synced since the last ring change or failure (status endpoint). */
+  get syncedReplicas(): number {
+    return this.synced.size;
   }
 
   /** A peer failed: it may come back empty, so every replica is synced again on the next change. */

@@ -12,6 +12,8 @@
 import type { Logger } from "../log.js";
 import {
   type Clock,
+  type NodeObserver,
+  noObserver,
   type Offence,
   PeerCallError,
   type PeerCaller,
@@ -24,10 +26,12 @@ import type { Id } from "../ring/id.js";
 import { hostOf, ipGroup } from "../ring/ip-group.js";
 import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
 import type { RpcName, RpcReq, RpcRes } from "../wire/peer.js";
+import { PEER_MAX_LEFT } from "../wire/peer.js";
 import { Admission } from "./admission.js";
 import { AntiEntropy } from "./anti-entropy.js";
 import { AE_MAX_CALM } from "./calm.js";
 import { DataPlane } from "./data-plane.js";
+import { Departures } from "./departures.js";
 import { EntryPath, type Lookup } from "./entry.js";
 import { type NodeState, peerHandlers } from "./handlers.js";
 import { Handoff } from "./handoff.js";
@@ -52,7 +56,14 @@ export interface ChordDeps {
   log: Logger;
   /** Misbehaviour scoring: offences found by the protocol logic are reported here. */
   guard?: PeerGuard;
+  /** Metrics hooks (peer calls, lookups, repair traffic). */
+  observer?: NodeObserver;
 }
+
+/** Peers told of a graceful leave, at most (neighbours first). */
+const LEAVE_NOTICES = 32;
+/** How long a graceful leave is passed on to the peers that ask for our neighbours (ms). */
+const DEPARTURE_NEWS_MS = 60_000;
 
 export type ChordStats = LookupStats;
 
@@ -74,15 +85,26 @@ export class ChordNode {
   private readonly joiner: Joiner;
   readonly stats: ChordStats;
   private readonly upkeep: Upkeep;
-  private state: NodeState = "new";
+  private phase: NodeState = "new";
   /** Counts ring changes, so a sync that started before the latest one does not end the retries. */
   private changes = 0;
+  private readonly observer: NodeObserver;
+  /** Peers that announced a graceful leave: a later failed call to one is no failure. */
+  readonly departures: Departures;
+  /** Admin (HTTP) addresses peers gave in their GetNeighbours replies, by P2P address. */
+  private readonly adminAddrs = new Map<string, string>();
+  /** This node's admin address as told to peers, if it serves one. */
+  private advertisedHttp: string | undefined;
+  /** Leaves passed on by neighbours, being checked (ping) before acted on. */
+  private readonly checkingLeft = new Set<string>();
 
   constructor(
     private readonly deps: ChordDeps,
     private readonly opts: ChordOptions,
   ) {
     const { clock, log } = deps;
+    this.observer = deps.observer ?? noObserver;
+    this.departures = new Departures(clock);
     const table = new RoutingTable(peerAt(deps.transport.address), opts.successorListLength);
     this.table = table;
     this.directory.add(table.self);
@@ -98,7 +120,7 @@ export class ChordNode {
     // their own checking through the neighbours, and run while the ring is in flux.
     const ask = (pos: Id) => this.lookups.step(pos, 0);
     this.data = new DataPlane(
-      { clock, log, table, call, owns, directory, lookup: ask, report },
+      { clock, log, table, call, owns, directory, lookup: ask, report, observer: this.observer },
       opts,
     );
     this.gate = new PeerGate(
@@ -194,12 +216,12 @@ export class ChordNode {
   }
 
   get running(): boolean {
-    return this.state === "running";
+    return this.phase === "running";
   }
 
   /** Serves peers, then creates a ring (no bootstrappers) or joins one. */
   async start(bootstrappers: readonly string[]): Promise<void> {
-    this.state = "joining";
+    this.phase = "joining";
     await this.deps.transport.serve(
       peerHandlers({
         table: this.table,
@@ -210,11 +232,16 @@ export class ChordNode {
         unifier: this.unifier,
         admission: this.admission,
         gate: this.gate,
-        state: () => this.state,
+        state: () => this.phase,
         resolve: (pos, hops) => this.lookups.step(pos, hops),
         serves: this.serves,
         report: (from, o, detail) => this.report(from, o, detail),
         wake: () => this.upkeep.calm.wake(),
+        left: (p) => this.peerLeft(p),
+        heard: (addr) => this.departures.forget(addr),
+        http: () => this.advertisedHttp,
+        departed: () => this.departures.recent(DEPARTURE_NEWS_MS, PEER_MAX_LEFT),
+        served: (name, ok) => this.observer.peerServed(name, ok),
       }),
     );
     const others = bootstrappers.filter((b) => b !== this.self.addr);
@@ -222,10 +249,10 @@ export class ChordNode {
     else {
       // Not fresh until the first anti-entropy round after joining has succeeded.
       this.data.fresh = false;
-      await this.joiner.join(others, () => this.state === "joining");
+      await this.joiner.join(others, () => this.phase === "joining");
     }
-    if (this.state !== "joining") return;
-    this.state = "running";
+    if (this.phase !== "joining") return;
+    this.phase = "running";
     this.upkeep.start();
     this.pauseWatch.start();
     this.ringChanged();
@@ -240,14 +267,61 @@ export class ChordNode {
   }
 
   /** The node responsible for ring position `pos`, checked (lookup.ts). */
-  lookup(pos: Id): Promise<Lookup> {
-    return this.lookups.lookup(pos);
+  async lookup(pos: Id): Promise<Lookup> {
+    const found = await this.lookups.lookup(pos);
+    this.observer.lookupHops(found.hops);
+    return found;
+  }
+
+  /** The node's state as plain data (admin status, readiness). */
+  get state(): NodeState {
+    return this.phase;
+  }
+
+  /** The tunables this node runs with. */
+  get options(): Readonly<ChordOptions> {
+    return this.opts;
+  }
+
+  /** Whether the predecessor has shown it names us as its successor (stabilizer.ts). */
+  get predecessorConfirmed(): boolean {
+    return this.stabilizer.predConfirmed;
+  }
+
+  /** Peers lost (failed, not left) that the unifier still probes. */
+  get lostPeers(): number {
+    return this.unifier.lostCount;
+  }
+
+  /** Whole passes over the fingers so far. */
+  get fingerPasses(): number {
+    return this.stabilizer.fingerPasses;
+  }
+
+  /** Cut off: alone after losing every peer (owns nothing until it finds the ring again). */
+  get cutOff(): boolean {
+    return this.table.alone && this.unifier.lostCount > 0;
+  }
+
+  /** Sets the admin address told to peers (before start, once the admin endpoint is bound). */
+  advertiseHttp(addr: string | undefined): void {
+    this.advertisedHttp = addr;
+  }
+
+  /** The admin address this node tells its peers, if any. */
+  get advertisedAdmin(): string | undefined {
+    return this.advertisedHttp;
+  }
+
+  /** The admin address a peer told us, if any. */
+  adminAddressOf(p2p: string): string | undefined {
+    return this.adminAddrs.get(p2p);
   }
 
   /** Graceful leave: hand everything to the successor, relink the neighbours, close. */
   async leave(): Promise<void> {
-    if (this.state === "stopped") return;
-    const wasRunning = this.state === "running";
+    if (this.phase === "stopped") return;
+    const wasRunning = this.phase === "running";
     this.halt();
     if (wasRunning && !this.table.alone) {
       const handed = await this.data.handOverAll().catch((err: Error) => {
@@ -270,7 +344,7 @@ export class ChordNode {
   }
 
   private halt(): void {
-    this.state = "stopped";
+    this.phase = "stopped";
     this.upkeep.stop();
     this.pauseWatch.stop();
     this.data.stop();
@@ -278,7 +352,7 @@ export class ChordNode {
 
   /** The replica set or the owned range changed: sync replicas now, look for strays soon. */
   private ringChanged(): void {
-    if (this.state !== "running") return;
+    if (this.phase !== "running") return;
     this.changes++;
     this.handoff.changedAt = this.deps.clock.now();
     this.upkeep.calm.wake();
@@ -331,8 +405,12 @@ export class ChordNode {
     try {
       const res = await this.deps.transport.call(peer.addr, name, body, timeoutMs);
       this.gate.vouch(peer.addr);
+      this.departures.forget(peer.addr);
+      this.observer.peerCall(name, "ok");
+      if (name === "getNeighbours") this.fromNeighbours(peer, res as RpcRes<"getNeighbours">);
       return res;
     } catch (err) {
+      this.observer.peerCall(name, err instanceof PeerCallError ? err.code : "remote");
       const peerAtFault =
         err instanceof PeerCallError && err.code !== "remote" && err.code !== "closed";
       if (peerAtFault) this.forget(peer, err.code);
@@ -344,18 +422,88 @@ export class ChordNode {
     this.directory.remove(peer.id);
     if (!this.table.removePeer(peer.id)) return;
     this.ae.forgetSyncs();
-    this.unifier.noteLost(peer);
-    this.deps.log.warn({ peer: peer.addr, reason }, "peer failed, routing around it");
+    if (this.departures.has(peer.addr)) {
+      // It said it was leaving: gone, not failed, and not worth probing for a partition.
+      this.deps.log.debug({ peer: peer.addr, reason }, "peer that left dropped from the table");
+    } else {
+      this.unifier.noteLost(peer);
+      this.deps.log.warn({ peer: peer.addr, reason }, "peer failed, routing around it");
+    }
     this.ringChanged(); // later successors moved closer: they may need copies
   }
 
+  /** A peer (the verified caller) announced its graceful leave: drop it everywhere. */
+  private peerLeft(peer: Peer): void {
+    this.departures.add(peer.addr);
+    this.directory.remove(peer.id);
+    if (this.table.removePeer(peer.id)) this.ringChanged();
+  }
+
+  /** A GetNeighbours reply: the peer's admin address, and the leaves it heard of. */
+  private fromNeighbours(peer: Peer, res: RpcRes<"getNeighbours">): void {
+    this.noteAdmin(peer, res);
+    const t = this.table;
+    // Passed on only by our neighbours, and each checked: a peer that still answers stays.
+    const neighbour = t.predecessor?.id === peer.id || t.successors.some((s) => s.id === peer.id);
+    if (!neighbour || res.left === undefined) return;
+    for (const addr of res.left) {
+      if (addr === t.self.addr || this.departures.has(addr) || this.checkingLeft.has(addr))
+        continue;
+      const p = peerAt(addr);
+      if (!t.knownPeers().some((k) => k.id === p.id)) continue;
+      this.checkingLeft.add(addr);
+      this.deps.transport
+        .call(addr, "ping", {}, this.opts.rpcTimeoutMs)
+        .then(
+          () => {},
+          () => {
+            this.peerLeft(p);
+            this.deps.log.info({ peer: addr, via: peer.addr }, "peer left");
+          },
+        )
+        .finally(() => this.checkingLeft.delete(addr));
+    }
+  }
+
+  private noteAdmin(peer: Peer, res: RpcRes<"getNeighbours">): void {
+    if (res.http === undefined) this.adminAddrs.delete(peer.addr);
+    else {
+      if (this.adminAddrs.size >= 4096 && !this.adminAddrs.has(peer.addr)) this.adminAddrs.clear();
+      this.adminAddrs.set(peer.addr, res.http);
+    }
+  }
+
+  /**
+   * Tells the neighbours (successor list, predecessor), then the fingers and the
+   * nodes just before us we know of (they may hold us in their successor lists), that
+   * we leave: they link around us and log a leave, not a failure.
+   */
   private async tellNeighboursWeLeave(): Promise<void> {
     const t = this.table;
     const body = {
       pred: t.predecessor?.addr ?? null,
       succs: t.successors.map((s) => s.addr),
     };
-    const told = [t.successor(), ...(t.predecessor === undefined ? [] : [t.predecessor])];
+    const before: Peer[] = [];
+    let at = t.self.id;
+    for (let i = 0; i < t.r; i++) {
+      const p = this.directory.predecessorOf(at);
+      if (p === undefined || p.id === t.self.id || before.some((b) => b.id === p.id)) break;
+      before.push(p);
+      at = p.id;
+    }
+    const seen = new Set<Id>([t.self.id]);
+    const told: Peer[] = [];
+    for (const p of [
+      ...t.successors,
+      ...(t.predecessor === undefined ? [] : [t.predecessor]),
+      ...before,
+      ...t.knownPeers(),
+    ]) {
+      if (seen.has(p.id) || told.length >= LEAVE_NOTICES) continue;
+      seen.add(p.id);
+      told.push(p);
+    }
     await Promise.all(
       told.map((p) =>
         this.deps.transport

@@ -19,7 +19,7 @@
 // Deadlines are absolute, so no copy ever extends a TTL.
 
 import type { Logger } from "../log.js";
-import type { Clock, Offence, PeerCaller } from "../ports.js";
+import type { Clock, NodeObserver, Offence, PeerCaller, RepairKind } from "../ports.js";
 import type { RingDirectory } from "../ring/directory.js";
 import { type Id, keyPosition } from "../ring/id.js";
 import { betweenRightIncl } from "../ring/interval.js";
@@ -66,6 +66,8 @@ export interface DataDeps {
   lookup?: (pos: Id) => Promise<Lookup>;
   /** Misbehaviour found in a peer's records (misbehaviour scores). */
   report?: (from: PeerCaller, offence: Offence, detail: string) => void;
+  /** Repair and transfer traffic, for metrics. */
+  observer?: NodeObserver;
 }
 
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -208,6 +210,12 @@ export class DataPlane {
     const screened = await this.rules.screen(entries, from, { lo, hi });
     const caller = { addr: from.addr, ip: hostOf(from.addr) ?? from.addr };
     judge(this.deps, caller, screened, "syncBuckets give");
+    this.deps.observer?.repair(
+      "anti-entropy",
+      "received",
+      screened.accepted.length,
+      screened.accepted.reduce((n, e) => n + e.rec.value.length, 0),
+    );
     return this.storeBatch(screened.accepted);
   }
 
@@ -269,7 +277,7 @@ export class DataPlane {
         !betweenRightIncl(newcomer.id, rec.pos, self) &&
         this.rules.near(newcomer.id, rec.pos, rank),
     );
-    await this.push(newcomer, moving);
+    await this.push(newcomer, moving, "split");
     return moving.length;
   }
 
@@ -286,7 +294,7 @@ export class DataPlane {
       const rank = this.rules.ranks();
       const near = all.filter(([, rec]) => this.rules.near(succ.id, rec.pos, rank));
       try {
-        const refused = await this.push(succ, near);
+        const refused = await this.push(succ, near, "handover");
         const far = all.filter(([, rec]) => !this.rules.near(succ.id, rec.pos, rank));
         const through = await this.throughOwners(far.slice(0, MAX_LEAVE_INSERTS));
         const behind = far.length - through + refused;
@@ -322,13 +330,18 @@ export class DataPlane {
    * Sends records in batches bounded in count and bytes; throws if a batch
    * fails. Returns how many entries the peer refused (record-rules.ts).
    */
-  async push(peer: Peer, records: readonly [KeyId, ChordRecord][]): Promise<number> {
+  async push(
+    peer: Peer,
+    records: readonly [KeyId, ChordRecord][],
+    kind: RepairKind,
+  ): Promise<number> {
     let batch: WireEntry[] = [];
     let bytes = 0;
     let refused = 0;
     const flush = async () => {
       if (batch.length === 0) return;
       const entries = batch;
+      const sent = entries.reduce((n, e) => n + e.rec.value.length, 0);
       batch = [];
       bytes = 0;
       const res = await this.deps.call(
@@ -338,6 +351,7 @@ export class DataPlane {
         this.opts.transferTimeoutMs,
       );
       refused += res.refused ?? 0;
+      this.deps.observer?.repair(kind, "sent", entries.length, sent);
     };
     for (const [id, rec] of records) {
       if (batch.length >= PEER_MAX_BATCH_ENTRIES || bytes + rec.valueLength > BATCH_BYTES)

@@ -8,7 +8,7 @@ import type { Offence, PeerCaller, PeerHandlers } from "../ports.js";
 import { type Id, keyPosition } from "../ring/id.js";
 import { between } from "../ring/interval.js";
 import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
-import { MAX_FINGER_HINTS } from "../wire/peer.js";
+import { MAX_FINGER_HINTS, type RpcName } from "../wire/peer.js";
 import { ADMISSION_REQUIRED, type Admission } from "./admission.js";
 import type { AntiEntropy } from "./anti-entropy.js";
 import type { DataPlane } from "./data-plane.js";
@@ -37,6 +37,16 @@ export interface HandlerDeps {
   report: (from: PeerCaller, offence: Offence, detail: string) => void;
   /** Upkeep back to full speed (chord/calm.ts). */
   wake: () => void;
+  /** A peer announced its graceful leave (after the neighbours linked around it). */
+  left?: (peer: Peer) => void;
+  /** A peer reached us: if it had left, it is back. */
+  heard?: (addr: string) => void;
+  /** Our admin (HTTP) address, told to peers in GetNeighbours replies. */
+  http?: () => string | undefined;
+  /** Peers that left lately, passed on in GetNeighbours replies. */
+  departed?: () => string[];
+  /** A request handled (ok) or answered with an error, for metrics. */
+  served?: (name: RpcName, ok: boolean) => void;
 }
 
 /** The handlers, each vouching for its caller (it proved its address to the transport). */
@@ -44,9 +54,17 @@ export function peerHandlers(d: HandlerDeps): PeerHandlers {
   const table = handlerTable(d);
   const vouched = {} as Record<string, unknown>;
   for (const [name, h] of Object.entries(table) as [string, (b: never, f: PeerCaller) => unknown][])
-    vouched[name] = (body: never, from: PeerCaller) => {
+    vouched[name] = async (body: never, from: PeerCaller) => {
       d.gate.vouch(from.addr);
-      return h(body, from);
+      if (name !== "leaving") d.heard?.(from.addr);
+      try {
+        const res = await h(body, from);
+        d.served?.(name as RpcName, true);
+        return res;
+      } catch (err) {
+        d.served?.(name as RpcName, false);
+        throw err;
+      }
     };
   return vouched as PeerHandlers;
 }
@@ -65,7 +83,14 @@ function handlerTable(d: HandlerDeps): PeerHandlers {
       // A node that is joining and not linked in yet would hand out an empty list.
       if (d.state() === "joining" && t.alone) throw new Error("not in the ring yet");
       if (fromPred === true && t.predecessor?.addr === from.addr) s.heardFromPredecessor();
-      return { pred: t.predecessor?.addr ?? null, succs: t.successors.map((p) => p.addr) };
+      const http = d.http?.();
+      const left = d.departed?.() ?? [];
+      return {
+        pred: t.predecessor?.addr ?? null,
+        succs: t.successors.map((p) => p.addr),
+        ...(http === undefined ? {} : { http }),
+        ...(left.length === 0 ? {} : { left }),
+      };
     },
     notify: async (_, from) => {
       if (d.state() === "joining") d.joiner.heardFrom(from.addr);
@@ -92,7 +117,9 @@ function handlerTable(d: HandlerDeps): PeerHandlers {
       return { sent, fingers };
     },
     leaving: async (body, from) => {
-      s.onLeaving(peerAt(from.addr), body);
+      const leaver = peerAt(from.addr);
+      s.onLeaving(leaver, body);
+      d.left?.(leaver);
       return {};
     },
     newSuccessor: async (_, from) => {

@@ -90,7 +90,7 @@ export class Handoff {
     const to = holders.slice(0, copies);
     const refused = await Promise.all(
       to.map((p) =>
-        data.push(p, stranded).then(
+        data.push(p, stranded, "handoff").then(
           (n) => n,
           () => undefined,
         ),

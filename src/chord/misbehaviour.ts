@@ -168,6 +168,17 @@ export class Misbehaviour {
     return out.sort((a, b) => a.until - b.until);
   }
 
+  /** The tracked groups with a score above zero, highest first, at most `limit` (status endpoint). */
+  scores(limit = 32): { group: string; score: number }[] {
+    const now = this.clock.now();
+    const out: { group: string; score: number }[] = [];
+    for (const [group, entry] of this.groups) {
+      this.decay(entry, now);
+      if (entry.score > 0) out.push({ group, score: Math.round(entry.score * 100) / 100 });
+    }
+    return out.sort((a, b) => b.score - a.score).slice(0, limit);
+  }
+
   /** The current (decayed) score of `ip`'s group; 0 when untracked, and right after a ban. */
   score(ip: string): number {
     const entry = this.groups.get(ipGroup(ip));

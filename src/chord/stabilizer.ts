@@ -374,6 +374,6 @@ export class Stabilizer {
       ]);
     t.removePeer(leaver.id);
     this.deps.directory.remove(leaver.id);
-    this.deps.log.info({ peer: leaver.addr }, "neighbour left");
+    this.deps.log.info({ peer: leaver.addr }, "peer left");
   }
 }

@@ -11,8 +11,11 @@ import { ConfigError } from "../config/config.js";
 import { DEFAULTS } from "../config/defaults.js";
 import { createLogger, logOptionsFromEnv } from "../log.js";
 import { type Address, formatAddress, parseAddress } from "../net/address.js";
+import type { RingDhtNode } from "../node.js";
 import { startTestnet } from "../testnet.js";
+import { startTestnetAdmin } from "../testnet-admin.js";
 import { API_MAX_VALUE_BYTES } from "../wire/api.js";
+import { AdminCliError, addAdminCommands } from "./admin-commands.js";
 import { addressInUse, CliFailure, EXIT_PORT_BUSY, portBusy, usageHint } from "./failures.js";
 import { KeyError, keyFromArg } from "./key.js";
 import { addNodeCommand } from "./node-command.js";
@@ -98,9 +101,15 @@ async function runTestnet(o: {
   apiPort: number;
   host: string;
   overTcp?: boolean;
+  http?: Address;
 }): Promise<void> {
   const log = createLogger(logOptionsFromEnv({ level: "warn", format: "auto" }));
   const started = Date.now();
+  const running: RingDhtNode[] = [];
+  const admin =
+    o.http === undefined ? undefined : await startTestnetAdmin(() => running, o.http, log);
+  if (admin !== undefined)
+    process.stdout.write(`ring page and admin endpoint: http://${formatAddress(admin.address)}/\n`);
   const nodes = await testnetOrBusy(o, () =>
     startTestnet(
       {
@@ -111,10 +120,12 @@ async function runTestnet(o: {
         overTcp: o.overTcp === true,
       },
       log,
-      (node, i) =>
+      (node, i) => {
+        running[i] = node;
         process.stdout.write(
           `node ${i}: api ${formatAddress(node.apiAddress)}  p2p ${node.p2pAddress}  id ${node.chord.self.id.slice(0, 16)}\n`,
-        ),
+        );
+      },
     ),
   );
   process.stdout.write(
@@ -125,6 +136,7 @@ async function runTestnet(o: {
     process.on("SIGINT", () => resolve());
     process.on("SIGTERM", () => resolve());
   });
+  await admin?.close();
   await Promise.all(nodes.map((n) => n.crash()));
   process.exit(0);
 }
@@ -211,7 +223,13 @@ function program(): Command {
       "--over-tcp",
       "the nodes talk over loopback TCP, as separate hosts would (default: in memory)",
     )
+    .option(
+      "--http <host:port>",
+      "serve one admin endpoint and ring page for all the nodes (default: none)",
+      addressArg,
+    )
     .action(runTestnet);
+  addAdminCommands(cli);
   apiOption(
     cli.command("shutdown").description("ask a node to leave the network gracefully and exit"),
   ).action(async (o: { api: Address }) => {
@@ -241,6 +259,10 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof CliFailure) {
       const hint = err.usageOf === undefined ? "" : `${usageHint(err.usageOf)}\n`;
       process.stderr.write(`ringdht: ${err.message}\n${hint}`);
+      return err.exitCode;
+    }
+    if (err instanceof AdminCliError) {
+      process.stderr.write(`ringdht: ${err.message}\n`);
       return err.exitCode;
     }
     const busy = addressInUse(err);

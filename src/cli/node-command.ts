@@ -76,7 +76,7 @@ async function runNode(
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    node = await RingDhtNode.start(config, { log });
+    node = await RingDhtNode.start(config, { log, processMetrics: true });
   } catch (err) {
     const busy = addressInUse(err);
     if (busy !== undefined) throw portBusy(busy, listeners(config));

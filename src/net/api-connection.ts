@@ -7,7 +7,7 @@
 
 import type { Socket } from "node:net";
 import type { Logger } from "../log.js";
-import type { Dht } from "../ports.js";
+import type { ApiOutcome, Dht, NodeObserver } from "../ports.js";
 import { type ApiGet, ApiProtocolError, type ApiPut, decodeApi, encodeApi } from "../wire/api.js";
 import { FrameDecoder } from "../wire/frame-decoder.js";
 import { type KeyId, keyId } from "../wire/key.js";
@@ -47,7 +47,7 @@ export class ApiConnection {
 
   constructor(
     private readonly socket: Socket,
-    private readonly deps: { dht: Dht; log: Logger },
+    private readonly deps: { dht: Dht; log: Logger; observer?: NodeObserver },
     private readonly opts: ConnectionOptions,
     /** Called whenever lastActive moves on. */
     private readonly onActive: (conn: ApiConnection) => void,
@@ -146,13 +146,43 @@ export class ApiConnection {
     );
   };
 
+  /** One API request answered: metrics, and one debug line (type, key prefix, outcome, µs). */
+  private done(
+    type: "put" | "get" | "shutdown",
+    key: Buffer | undefined,
+    outcome: ApiOutcome,
+    started: number,
+  ): void {
+    const ms = monotonicMs() - started;
+    this.deps.observer?.apiRequest(type, outcome, ms / 1000);
+    if (this.deps.log.isLevelEnabled("debug"))
+      this.deps.log.debug(
+        {
+          client: this.client,
+          type,
+          ...(key === undefined ? {} : { key: key.subarray(0, 4).toString("hex") }),
+          outcome,
+          us: Math.round(ms * 1000),
+        },
+        "API request",
+      );
+  }
+
   private onPut(msg: ApiPut): void {
+    const started = monotonicMs();
     const key = Buffer.from(msg.key);
     const id = keyId(key);
     const done = this.deps.dht
       .put({ key, value: Buffer.from(msg.value), ttl: msg.ttl, replication: msg.replication })
-      .catch((err: unknown) =>
-        this.deps.log.debug({ client: this.client, reason: (err as Error).message }, "PUT failed"),
+      .then(
+        () => this.done("put", key, "ok", started),
+        (err: unknown) => {
+          this.done("put", key, "failed", started);
+          this.deps.log.debug(
+            { client: this.client, reason: (err as Error).message },
+            "PUT failed",
+          );
+        },
       );
     this.pendingPuts.set(id, done);
     void done.then(() => {
@@ -163,6 +193,7 @@ export class ApiConnection {
   }
 
   private onGet(msg: ApiGet): void {
+    const started = monotonicMs();
     const key = Buffer.from(msg.key);
     const prior = this.pendingPuts.get(keyId(key));
     this.inflight++;
@@ -173,8 +204,12 @@ export class ApiConnection {
     const lookup =
       prior === undefined ? this.deps.dht.get(key) : prior.then(() => this.deps.dht.get(key));
     lookup.then(
-      (value) => this.reply(key, value),
+      (value) => {
+        this.done("get", key, value === undefined ? "not_found" : "found", started);
+        this.reply(key, value);
+      },
       (err: unknown) => {
+        this.done("get", key, "failed", started);
         this.deps.log.debug({ client: this.client, reason: (err as Error).message }, "GET failed");
         this.reply(key, undefined);
       },
@@ -199,10 +234,13 @@ export class ApiConnection {
   }
 
   private onShutdown(): void {
+    const started = monotonicMs();
     if (!this.opts.allowRemoteShutdown && !isLoopback(this.socket.remoteAddress)) {
+      this.done("shutdown", undefined, "refused", started);
       this.closeForBadInput("DHT SHUTDOWN from a non-loopback client");
       return;
     }
+    this.done("shutdown", undefined, "ok", started);
     this.deps.log.info({ client: this.client }, "DHT SHUTDOWN received");
     this.deps.dht.shutdown(`DHT SHUTDOWN from ${this.client}`);
   }

@@ -7,7 +7,7 @@
 
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "../log.js";
-import type { Dht } from "../ports.js";
+import type { Dht, NodeObserver } from "../ports.js";
 import { type Address, formatAddress } from "./address.js";
 import { ApiConnection, monotonicMs } from "./api-connection.js";
 
@@ -47,7 +47,7 @@ export class ApiServer {
   private readonly inUseWindowMs: number;
 
   constructor(
-    private readonly deps: { dht: Dht; log: Logger },
+    private readonly deps: { dht: Dht; log: Logger; observer?: NodeObserver },
     private readonly opts: ApiServerOptions,
   ) {
     this.inUseWindowMs = opts.inUseWindowMs ?? API_IN_USE_WINDOW_MS;

@@ -23,6 +23,8 @@ export const MAX_FINGER_HINTS = 64;
 /** Largest number of entries in one storeReplicas batch. */
 export const PEER_MAX_BATCH_ENTRIES = 4096;
 export const PEER_MAX_SUCCESSORS = 32;
+/** Recent graceful leaves a GetNeighbours reply passes on, at most. */
+export const PEER_MAX_LEFT = 16;
 
 export const REPLY_TYPE = 0;
 export const ERROR_TYPE = 15;
@@ -65,12 +67,21 @@ export const RPC = {
       hops: Type.Integer({ minimum: 0, maximum: 255 }),
     }),
   },
-  /** Stabilization: the callee's predecessor and successor list. */
+  /**
+   * Stabilization: the callee's predecessor and successor list; `http`: the callee's
+   * admin endpoint, if it serves one (`ringdht ring` walks the ring through it).
+   */
   getNeighbours: {
     t: 3,
     /** `fromPred`: the caller stabilizes with the callee as its successor (so it names it). */
     req: Type.Object({ fromPred: Type.Optional(Type.Boolean()) }),
-    res: Type.Object({ pred: Type.Union([Addr, Type.Null()]), succs: Succs }),
+    res: Type.Object({
+      pred: Type.Union([Addr, Type.Null()]),
+      succs: Succs,
+      http: Type.Optional(Addr),
+      /** Peers that announced a graceful leave to the callee lately (checked before acted on). */
+      left: Type.Optional(Type.Array(Addr, { maxItems: PEER_MAX_LEFT })),
+    }),
   },
   /** "I might be your predecessor" (Chord's notify / Zave's rectify); the caller is the subject. */
   notify: { t: 4, req: Empty, res: Empty },

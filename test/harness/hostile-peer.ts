@@ -196,6 +196,7 @@ export async function startVictim(
     "[dht]",
     "api_address = 127.0.0.1:0",
     "p2p_address = 127.0.0.1:0",
+    "http_address =",
     "stabilize_interval_ms = 100",
     "replication = 3",
     "pow_difficulty = 8",

@@ -13,6 +13,8 @@ export function loopbackConfig(...extraLines: string[]): string {
     "[dht]",
     "api_address = 127.0.0.1:0",
     "p2p_address = 127.0.0.1:0",
+    // The admin endpoint off unless asked for: its default port would clash.
+    ...(extraLines.some((l) => /^\s*http_address\s*=/.test(l)) ? [] : ["http_address ="]),
     ...extraLines,
     "",
   ].join("\n");

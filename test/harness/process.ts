@@ -226,7 +226,7 @@ export async function startNodeProcess(
   timeoutMs = 10_000,
   wrap: readonly string[] = [],
 ): Promise<StartedNode> {
-  const node = spawnNodeProcess(tempFile("node.ini", configText), wrap);
+  const node = spawnNodeProcess(tempFile("node.ini", withoutAdmin(configText)), wrap);
   try {
     const line = await node.waitForLine((l) => l.msg === "API listening", timeoutMs);
     const match = /:(\d+)$/.exec(String(line.api));
@@ -303,4 +303,14 @@ export function runCli(
       });
     });
   });
+}
+
+/**
+ * The config with the admin endpoint off unless it sets `http_address`: its default
+ * port (7480) would be taken by the first node and make every other one fail.
+ */
+export function withoutAdmin(configText: string): string {
+  if (/^\s*http_address\s*=/m.test(configText)) return configText;
+  if (!/^\s*\[dht\]/m.test(configText)) return `[dht]\nhttp_address =\n${configText}`;
+  return configText.replace(/^(\s*\[dht\][^\n]*)$/m, "$1\nhttp_address =");
 }

@@ -15,6 +15,8 @@ export interface TestnetProcess {
   apis: PortEndpoint[];
   /** The line that says the ring is up. */
   readyLine: string;
+  /** The admin endpoint ("host:port") when started with `--http`. */
+  http: string | undefined;
   /** ms from spawn to the ready line. */
   startMs: number;
   /** Closes the connections and SIGKILLs the process. */
@@ -22,11 +24,15 @@ export interface TestnetProcess {
 }
 
 /** Spawns `ringdht testnet -n N` on free ports and resolves at its ring line. */
-export async function startTestnet(nodes: number, timeoutMs = 30_000): Promise<TestnetProcess> {
+export async function startTestnet(
+  nodes: number,
+  timeoutMs = 30_000,
+  extraArgs: readonly string[] = [],
+): Promise<TestnetProcess> {
   const started = performance.now();
   const proc = spawn(
     process.execPath,
-    [CLI_PATH, "testnet", "-n", String(nodes), "--p2p-port", "0", "--api-port", "0"],
+    [CLI_PATH, "testnet", "-n", String(nodes), "--p2p-port", "0", "--api-port", "0", ...extraArgs],
     { env: { ...process.env, RINGDHT_LOG_FORMAT: "json" }, stdio: ["ignore", "pipe", "pipe"] },
   );
   const exited = once(proc, "exit");
@@ -41,7 +47,10 @@ export async function startTestnet(nodes: number, timeoutMs = 30_000): Promise<T
   const apis: PortEndpoint[] = [];
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   let readyLine: string | undefined;
+  let http: string | undefined;
   for await (const line of createInterface({ input: proc.stdout! })) {
+    const h = /admin endpoint: http:\/\/([^/\s]+)\//.exec(line);
+    if (h !== null) http = h[1];
     const m = /^node (\d+): api ([\d.]+):(\d+) /.exec(line);
     if (m !== null) apis.push(new PortEndpoint(`t${m[1]}`, m[2]!, Number(m[3])));
     if (/nodes in one ring/.test(line)) {
@@ -60,6 +69,7 @@ export async function startTestnet(nodes: number, timeoutMs = 30_000): Promise<T
     proc,
     apis,
     readyLine,
+    http,
     startMs: performance.now() - started,
     stop: async () => {
       await Promise.all(apis.map((a) => a.dropApi()));

@@ -74,12 +74,18 @@ describe("records from peers in a simulated ring", () => {
     far.data.storeBatch([
       { key, rec: { ...cur, value: Buffer.from("v2"), version: cur.version + 1 } },
     ]);
-    assert.equal(await ring.settle(far.data.push(receiver.self, copyOf(far, key))), 1);
+    assert.equal(await ring.settle(far.data.push(receiver.self, copyOf(far, key), "handoff")), 1);
     assert.equal(valueAt(receiver, key), "v1");
 
     // Controls: the owner and the next replica push to the receiver.
-    assert.equal(await ring.settle(owner.data.push(receiver.self, copyOf(owner, key))), 0);
-    assert.equal(await ring.settle(third.data.push(receiver.self, copyOf(third, key))), 0);
+    assert.equal(
+      await ring.settle(owner.data.push(receiver.self, copyOf(owner, key), "handoff")),
+      0,
+    );
+    assert.equal(
+      await ring.settle(third.data.push(receiver.self, copyOf(third, key), "handoff")),
+      0,
+    );
 
     // The far copy is stranded there: the handoff writes it through the owner.
     await ring.clock.advance(SIM_OPTIONS.strandedScanMs * 3);

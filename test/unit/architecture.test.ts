@@ -41,10 +41,16 @@ const RULES: Record<string, { imports: RegExp[]; code: RegExp[] }> = {
     code: [/Date\.now\(|(?<![.\w])set(Timeout|Interval|Immediate)\(/],
   },
   chord: {
-    imports: [/^node:(net|dgram|timers)$/, /\.\.\/(net|cli)\//],
+    // Metrics reach chord only through the NodeObserver port (ports.ts).
+    imports: [/^node:(net|dgram|timers)$/, /\.\.\/(net|cli)\//, /^prom-client$/],
     code: [/Date\.now\(|(?<![.\w])set(Timeout|Interval|Immediate)\(/],
   },
   net: { imports: [/\.\.\/(chord|store|cli|sim)\//], code: [] },
+  // Status, metrics and the ring page: assembled from the node's state, served by net/.
+  admin: {
+    imports: [/^node:(net|http|dgram|timers)$/, /\.\.\/(net|cli|sim)\//],
+    code: [/Date\.now\(|(?<![.\w])set(Timeout|Interval|Immediate)\(/],
+  },
   sim: { imports: [/^node:(net|dgram)$/, /\.\.\/(net|chord|cli)\//], code: [/Date\.now\(/] },
 };
 
