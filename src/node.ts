@@ -2,7 +2,9 @@
 // start() binds the peer port, creates or joins a ring, and only then opens
 // the API (a client that can connect can use it at once). stop() leaves
 // gracefully (handover) and is idempotent; crash() stops without handover.
-// `closed` settles once the node has stopped.
+// `closed` settles once the node has stopped. With `data_dir`, records are kept
+// in LMDB (persist/lmdb-records.ts): opened before any port is bound, read
+// back before the node joins, closed after it stopped.
 
 import { type ChordDeps, ChordNode } from "./chord/chord-node.js";
 import { Misbehaviour } from "./chord/misbehaviour.js";
@@ -13,6 +15,7 @@ import { type Address, formatAddress } from "./net/address.js";
 import { ApiServer, type ApiTuning } from "./net/api-server.js";
 import type { LocalExchange } from "./net/local-exchange.js";
 import { TcpTransport, type TcpTransportOptions } from "./net/tcp-transport.js";
+import { type Durability, LmdbRecords } from "./persist/lmdb-records.js";
 import { type Clock, type Dht, type PeerGuard, systemClock } from "./ports.js";
 import { nodeIdOf, shortId } from "./ring/id.js";
 import { isLoopbackIp } from "./ring/ip-group.js";
@@ -30,6 +33,8 @@ export interface NodeDeps {
   api?: ApiTuning;
   /** Nodes of this process reached in memory, not over TCP (a testnet's; local-exchange.ts). */
   exchange?: LocalExchange;
+  /** How durable an acknowledged record is with `data_dir` (persist/lmdb-records.ts; benchmarks). */
+  durability?: Durability;
 }
 
 /** The Chord tunables a config implies: one cadence knob, the rest derived from it. */
@@ -83,10 +88,28 @@ export class RingDhtNode {
     /** Misbehaviour scores and current bans of peer IPs. */
     readonly scores: Misbehaviour,
     readonly transport: TcpTransport,
+    private readonly persist: LmdbRecords | undefined,
   ) {}
 
   static async start(config: Config, deps: NodeDeps): Promise<RingDhtNode> {
     const clock = deps.clock ?? systemClock;
+    // A data folder that cannot be used fails before any port is bound.
+    const persist =
+      config.dataDir === undefined ? undefined : LmdbRecords.open(config.dataDir, deps.durability);
+    try {
+      return await RingDhtNode.assemble(config, deps, clock, persist);
+    } catch (err) {
+      await persist?.close();
+      throw err;
+    }
+  }
+
+  private static async assemble(
+    config: Config,
+    deps: NodeDeps,
+    clock: Clock,
+    persist: LmdbRecords | undefined,
+  ): Promise<RingDhtNode> {
     let chord: ChordNode | undefined;
     const scores = new Misbehaviour({}, clock, (ban) => {
       deps.log.warn({ ...ban }, "peer banned");
@@ -112,8 +135,28 @@ export class RingDhtNode {
       random: deps.random ?? Math.random,
       log,
       guard,
+      ...(persist === undefined ? {} : { persist }),
     };
     chord = new ChordNode(chordDeps, chordOptions(config));
+    if (persist !== undefined) {
+      const began = performance.now();
+      let kept: number;
+      try {
+        kept = chord.restore(persist.load(clock.now()));
+      } catch (err) {
+        await chord.stop();
+        throw err;
+      }
+      log.info(
+        {
+          dataDir: persist.dir,
+          records: kept,
+          expired: persist.stats.expired,
+          ms: Math.round(performance.now() - began),
+        },
+        "records loaded",
+      );
+    }
     log.info({ p2p: transport.address, id: chord.self.id }, "peer port listening");
     const dht: Dht = {
       put: (req) => chord.put(req),
@@ -130,7 +173,7 @@ export class RingDhtNode {
         ...deps.api,
       },
     );
-    const node = new RingDhtNode(chord, api, log, scores, transport);
+    const node = new RingDhtNode(chord, api, log, scores, transport, persist);
     try {
       await chord.start(config.bootstrappers.map(formatAddress));
       node.bound = await api.listen();
@@ -170,6 +213,7 @@ export class RingDhtNode {
     this.log.info({ reason }, "leaving");
     await this.api.close();
     await leave();
+    await this.persist?.close();
     this.log.info("stopped");
     this.resolveClosed(reason);
   }

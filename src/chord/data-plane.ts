@@ -16,10 +16,15 @@
 //   and (storeReplicas, anti-entropy `give`) only keys this node serves from
 //   a sender in a position to send them. InsertValue stores only at the fresh
 //   owner by a confirmed predecessor: there is no non-strict path.
+// - Persistence (optional, `data_dir`): every change of the store goes to the
+//   RecordPersistence port in order; an owner acknowledges a write, and a
+//   replica a StoreReplicas, only once its own copy is durable. Records loaded
+//   at start (restore) count as a node coming back: not fresh until
+//   anti-entropy with its replicas has run (chord-node.ts).
 // Deadlines are absolute, so no copy ever extends a TTL.
 
 import type { Logger } from "../log.js";
-import type { Clock, Offence, PeerCaller } from "../ports.js";
+import type { Clock, Offence, PeerCaller, RecordPersistence } from "../ports.js";
 import type { RingDirectory } from "../ring/directory.js";
 import { type Id, keyPosition } from "../ring/id.js";
 import { betweenRightIncl } from "../ring/interval.js";
@@ -66,6 +71,8 @@ export interface DataDeps {
   lookup?: (pos: Id) => Promise<Lookup>;
   /** Misbehaviour found in a peer's records (misbehaviour scores). */
   report?: (from: PeerCaller, offence: Offence, detail: string) => void;
+  /** Where records are kept across restarts; none: memory only. */
+  persist?: RecordPersistence;
 }
 
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -87,13 +94,19 @@ export class DataPlane {
   /** Bumped on every change of the store: summaries are cached per generation. */
   private gen = 0;
   private isFresh = true;
+  /** Records coming back from persistence are not written back to it. */
+  private restoring = false;
   private lastQuotaWarning = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly deps: DataDeps,
     private readonly opts: ChordOptions,
   ) {
-    this.store = new Store<ChordRecord>(opts.storeQuotaBytes);
+    const persist = deps.persist;
+    this.store = new Store<ChordRecord>(
+      opts.storeQuotaBytes,
+      persist === undefined ? undefined : (id) => persist.delete(keyBytes(id)),
+    );
     this.rules = RecordRules.over(
       { ...deps, neighbours: (p) => deps.call(p, "getNeighbours", {}, opts.rpcTimeoutMs) },
       opts,
@@ -176,8 +189,8 @@ export class DataPlane {
     }
     if (!owner) return { stored: false, owner };
     const outcome = this.storeOne(keyId(key), ok, pos);
-    // A newer version is already here: this write was superseded by a concurrent one.
-    if (outcome === "stale") return { stored: true, owner };
+    // A newer version is already here (durable, or about to be): this write was superseded.
+    if (outcome === "stale") return { stored: await this.durable(), owner };
     if (outcome !== "stored" && outcome !== "same") return { stored: false, owner };
     const peers = this.replicaPeers(ok.replication);
     const entries = [{ key, rec: ok }];
@@ -188,7 +201,43 @@ export class DataPlane {
         .catch(() => false),
     );
     const need = majority(peers.length + 1) - 1;
-    return { stored: await awaitQuorum(acks, need), owner };
+    const [ours, quorum] = await Promise.all([this.durable(), awaitQuorum(acks, need)]);
+    return { stored: ours && quorum, owner };
+  }
+
+  /** Whether every change so far is durable (always, without persistence); failures are logged. */
+  private async durable(): Promise<boolean> {
+    if (this.deps.persist === undefined) return true;
+    try {
+      await this.deps.persist.durable();
+      return true;
+    } catch (err) {
+      this.deps.log.error({ reason: (err as Error).message }, "could not persist records");
+      return false;
+    }
+  }
+
+  /**
+   * Records read back from persistence at start: stored as they were (deadlines
+   * and versions kept), not written back. Returns how many were kept; the rest
+   * (expired meanwhile, over the quota) are deleted from persistence too.
+   */
+  restore(entries: Iterable<{ key: Buffer; rec: WireRecord }>): number {
+    const now = this.deps.clock.now();
+    let kept = 0;
+    this.restoring = true;
+    try {
+      for (const { key, rec } of entries) {
+        // Bounded as a peer's record would be: a clock set back since does not revive far-future versions.
+        const ok = this.rules.bounded(rec, now);
+        if (ok !== undefined && this.storeOne(keyId(key), ok, keyPosition(key)) === "stored")
+          kept++;
+        else this.deps.persist?.delete(key);
+      }
+    } finally {
+      this.restoring = false;
+    }
+    return kept;
   }
 
   /** StoreReplicas from a peer: what the rules accept is stored, the rest refused and counted. */
@@ -199,6 +248,8 @@ export class DataPlane {
     const screened = await this.rules.screen(entries, peerAt(from.addr));
     judge(this.deps, from, screened, "storeReplicas");
     const stored = this.storeBatch(screened.accepted);
+    // A replica acknowledges only what it could keep: its copies must be durable first.
+    if (!(await this.durable())) throw new Error("could not persist the records");
     const refused = entries.length - screened.accepted.length;
     return refused === 0 ? { stored } : { stored, refused };
   }
@@ -251,6 +302,7 @@ export class DataPlane {
     );
     if (outcome === "stored") {
       this.gen++;
+      if (!this.restoring) this.deps.persist?.put(key, rec);
       this.expirer.touch();
     } else if (outcome === "over-quota") this.warnQuota(now);
     return outcome;

@@ -12,6 +12,7 @@ import { DEFAULTS } from "../config/defaults.js";
 import { createLogger, logOptionsFromEnv } from "../log.js";
 import { type Address, formatAddress, parseAddress } from "../net/address.js";
 import { RingDhtNode } from "../node.js";
+import { DataDirError } from "../persist/lmdb-records.js";
 import { startTestnet } from "../testnet.js";
 import { API_MAX_VALUE_BYTES } from "../wire/api.js";
 import { keyFromArg } from "./key.js";
@@ -110,6 +111,8 @@ async function runNode(opts: { config?: string }): Promise<void> {
   try {
     node = await RingDhtNode.start(config, { log });
   } catch (err) {
+    // An unusable data_dir is a configuration problem.
+    if (err instanceof DataDirError) throw new CliFailure((err as Error).message, 2);
     throw new CliFailure(`cannot start the node: ${(err as Error).message}`, 1);
   }
   await node.closed;
