@@ -15,7 +15,7 @@ import { type Address, formatAddress } from "./net/address.js";
 import { ApiServer, type ApiTuning } from "./net/api-server.js";
 import type { LocalExchange } from "./net/local-exchange.js";
 import { TcpTransport, type TcpTransportOptions } from "./net/tcp-transport.js";
-import { type Durability, LmdbRecords } from "./persist/lmdb-records.js";
+import type { Durability, LmdbRecords } from "./persist/lmdb-records.js";
 import { type Clock, type Dht, type PeerGuard, systemClock } from "./ports.js";
 import { nodeIdOf, shortId } from "./ring/id.js";
 import { isLoopbackIp } from "./ring/ip-group.js";
@@ -93,9 +93,15 @@ export class RingDhtNode {
 
   static async start(config: Config, deps: NodeDeps): Promise<RingDhtNode> {
     const clock = deps.clock ?? systemClock;
-    // A data folder that cannot be used fails before any port is bound.
+    // A data folder that cannot be used fails before any port is bound. LMDB's native
+    // module is loaded only when there is one.
     const persist =
-      config.dataDir === undefined ? undefined : LmdbRecords.open(config.dataDir, deps.durability);
+      config.dataDir === undefined
+        ? undefined
+        : (await import("./persist/lmdb-records.js")).LmdbRecords.open(
+            config.dataDir,
+            deps.durability,
+          );
     try {
       return await RingDhtNode.assemble(config, deps, clock, persist);
     } catch (err) {

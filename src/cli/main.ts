@@ -12,7 +12,7 @@ import { DEFAULTS } from "../config/defaults.js";
 import { createLogger, logOptionsFromEnv } from "../log.js";
 import { type Address, formatAddress, parseAddress } from "../net/address.js";
 import { RingDhtNode } from "../node.js";
-import { DataDirError } from "../persist/lmdb-records.js";
+import { DataDirError } from "../persist/data-dir-error.js";
 import { startTestnet } from "../testnet.js";
 import { API_MAX_VALUE_BYTES } from "../wire/api.js";
 import { keyFromArg } from "./key.js";

@@ -19,12 +19,10 @@ import { join } from "node:path";
 import { type Database, open } from "lmdb";
 import type { RecordPersistence } from "../ports.js";
 import type { WireRecord } from "../wire/peer.js";
+import { DataDirError } from "./data-dir-error.js";
 import { decodeRecord, encodeRecord } from "./record-codec.js";
 
-/** The data folder cannot be used: missing rights, not a folder, or a corrupt database. */
-export class DataDirError extends Error {
-  override readonly name = "DataDirError";
-}
+export { DataDirError };
 
 export type Durability = "flushed" | "committed";
 
