@@ -80,6 +80,8 @@ export class RingDhtNode {
     this.resolveClosed = resolve;
   });
   private bound: Address | undefined;
+  /** API requests this node served (the testnet's summaries). */
+  readonly served = { puts: 0, gets: 0 };
 
   private constructor(
     readonly chord: ChordNode,
@@ -165,8 +167,14 @@ export class RingDhtNode {
     }
     log.info({ p2p: transport.address, id: chord.self.id }, "peer port listening");
     const dht: Dht = {
-      put: (req) => chord.put(req),
-      get: (key) => chord.get(key),
+      put: (req) => {
+        node.served.puts++;
+        return chord.put(req);
+      },
+      get: (key) => {
+        node.served.gets++;
+        return chord.get(key);
+      },
       shutdown: (why) => void node.stop(why),
     };
     const api = new ApiServer(

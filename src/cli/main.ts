@@ -16,6 +16,7 @@ import { DataDirError } from "../persist/data-dir-error.js";
 import { startTestnet } from "../testnet.js";
 import { API_MAX_VALUE_BYTES } from "../wire/api.js";
 import { keyFromArg } from "./key.js";
+import { parseDuration, TestnetView, totalsOf } from "./testnet-view.js";
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
 
@@ -125,10 +126,19 @@ async function runTestnet(o: {
   apiPort: number;
   host: string;
   overTcp?: boolean;
+  summaryEvery: number;
 }): Promise<void> {
   const log = createLogger(logOptionsFromEnv({ level: "warn", format: "auto" }));
   const started = Date.now();
-  const nodes = await startTestnet(
+  // Progress, summaries and the final summary on stderr (cli/testnet-view.ts).
+  const view = new TestnetView(o.nodes);
+  const live: RingDhtNode[] = [];
+  // Ctrl-C while the ring still forms stops it too, with the final summary.
+  const stopped = new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+  const forming = startTestnet(
     {
       nodes: o.nodes,
       host: o.host,
@@ -137,20 +147,30 @@ async function runTestnet(o: {
       overTcp: o.overTcp === true,
     },
     log,
-    (node, i) =>
-      process.stdout.write(
-        `node ${i}: api ${formatAddress(node.apiAddress)}  p2p ${node.p2pAddress}  id ${node.chord.self.id.slice(0, 16)}\n`,
-      ),
-  );
-  process.stdout.write(
-    `${nodes.length} nodes in one ring after ${Date.now() - started} ms; try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}\nCtrl-C stops them all.\n`,
-  );
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
+    (node, i) => {
+      live[i] = node;
+      view.print(
+        `node ${i}: api ${formatAddress(node.apiAddress)}  p2p ${node.p2pAddress}  id ${node.chord.self.id.slice(0, 16)}`,
+      );
+      view.joinedOne();
+    },
+  ).then((nodes) => {
+    view.print(
+      `${nodes.length} nodes in one ring after ${Date.now() - started} ms; try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}`,
+    );
+    view.print("Ctrl-C stops them all.");
+    view.formed(() => totalsOf(nodes), o.summaryEvery);
   });
-  await Promise.all(nodes.map((n) => n.crash()));
+  const reason = await Promise.race([stopped, forming.then(() => stopped)]);
+  process.stderr.write(`${view.final(totalsOf(live), reason)}\n`);
+  await Promise.all(live.filter((n) => n !== undefined).map((n) => n.crash()));
   process.exit(0);
+}
+
+function durationArg(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new InvalidArgumentError("expected a duration such as 5s or 500ms");
+  return ms;
 }
 
 function program(): Command {
@@ -214,6 +234,14 @@ function program(): Command {
     .option(
       "--over-tcp",
       "the nodes talk over loopback TCP, as separate hosts would (default: in memory)",
+    )
+    .addOption(
+      new Option(
+        "--summary-every <duration>",
+        "a summary line on stderr this often once the ring formed (e.g. 5s, 500ms; 0: none)",
+      )
+        .argParser(durationArg)
+        .default(5000, "5s"),
     )
     .action(runTestnet);
   apiOption(
