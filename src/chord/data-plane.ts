@@ -27,7 +27,6 @@ import type { Logger } from "../log.js";
 import type { Clock, Offence, PeerCaller, RecordPersistence } from "../ports.js";
 import type { RingDirectory } from "../ring/directory.js";
 import { type Id, keyPosition } from "../ring/id.js";
-import { betweenRightIncl } from "../ring/interval.js";
 import { hostOf } from "../ring/ip-group.js";
 import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
 import { PackedRecord } from "../store/packed-record.js";
@@ -47,6 +46,7 @@ import { Expirer } from "./expirer.js";
 import type { ChordOptions } from "./options.js";
 import { awaitQuorum, majority } from "./quorum.js";
 import { futureText, judge, RecordRules } from "./record-rules.js";
+import { handOverAll, splitTo, type TransferDeps } from "./transfer.js";
 
 /** A stored record (kept packed: store/packed-record.ts). */
 export type ChordRecord = PackedRecord;
@@ -76,8 +76,6 @@ export interface DataDeps {
 }
 
 const BATCH_BYTES = 2 * 1024 * 1024;
-/** Stranded records a leaving node writes through their owners, at most. */
-const MAX_LEAVE_INSERTS = 256;
 
 export const toWire = (rec: ChordRecord): WireRecord => ({
   value: rec.value,
@@ -308,66 +306,25 @@ export class DataPlane {
     return outcome;
   }
 
-  /**
-   * Join: push `newcomer` every record that is no longer ours, i.e. outside
-   * (newcomer, self] and near it (record-rules.ts; the rest would be refused there:
-   * stranded records stay here for the handoff).
-   */
-  async splitTo(newcomer: Peer): Promise<number> {
-    const self = this.deps.table.self.id;
-    const rank = this.rules.ranks();
-    const moving = this.live().filter(
-      ([, rec]) =>
-        !betweenRightIncl(newcomer.id, rec.pos, self) &&
-        this.rules.near(newcomer.id, rec.pos, rank),
-    );
-    await this.push(newcomer, moving);
-    return moving.length;
+  /** Join: push `newcomer` every record near it that is no longer ours (transfer.ts). */
+  splitTo(newcomer: Peer): Promise<number> {
+    return splitTo(this.transfer, newcomer);
   }
 
-  /**
-   * Leave: hand every record to the first successor that takes it. Records
-   * not near that successor (stranded here, not yet handed off) go
-   * through their owners as InsertValue instead (at most MAX_LEAVE_INSERTS);
-   * the rest are counted as left behind.
-   */
-  async handOverAll(): Promise<number> {
-    const all = this.live();
-    if (all.length === 0) return 0;
-    for (const succ of this.deps.table.successors) {
-      const rank = this.rules.ranks();
-      const near = all.filter(([, rec]) => this.rules.near(succ.id, rec.pos, rank));
-      try {
-        const refused = await this.push(succ, near);
-        const far = all.filter(([, rec]) => !this.rules.near(succ.id, rec.pos, rank));
-        const through = await this.throughOwners(far.slice(0, MAX_LEAVE_INSERTS));
-        const behind = far.length - through + refused;
-        if (behind > 0)
-          this.deps.log.warn(
-            { peer: succ.addr, records: behind },
-            "records not handed over: not near the successor, or refused",
-          );
-        return near.length - refused + through;
-      } catch (err) {
-        this.deps.log.warn(
-          { peer: succ.addr, reason: (err as Error).message },
-          "handover failed, trying the next successor",
-        );
-      }
-    }
-    throw new Error(`could not hand over ${all.length} records: no successor took them`);
+  /** Leave: hand every record to the first successor that takes it (transfer.ts). */
+  handOverAll(): Promise<number> {
+    return handOverAll(this.transfer);
   }
 
-  /** Writes records through their owners (GetNode each), as InsertValue; returns how many took. */
-  private async throughOwners(records: readonly [KeyId, ChordRecord][]): Promise<number> {
-    const lookup = this.deps.lookup;
-    if (lookup === undefined) return 0;
-    let took = 0;
-    for (const r of records) {
-      const found = await lookup(r[1].pos).catch(() => undefined);
-      if (found !== undefined) took += (await this.insertAt(found.node, [r])).length;
-    }
-    return took;
+  private get transfer(): TransferDeps {
+    const { table, log, lookup } = this.deps;
+    return {
+      data: this,
+      rules: this.rules,
+      table,
+      log,
+      ...(lookup === undefined ? {} : { lookup }),
+    };
   }
 
   /**
