@@ -5,9 +5,10 @@
 // and exit status 2, before any port is bound.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { after, test } from "node:test";
 import { ApiClient } from "../../src/client/api-client.js";
 import { RECORDS_FILE } from "../../src/persist/lmdb-records.js";
@@ -123,14 +124,15 @@ test("three nodes: every value survives all three killed and restarted", {
   await Promise.all(ring.map((m) => m.node!.kill("SIGTERM")));
 });
 
-async function refused(dataDir: string): Promise<string> {
+async function refused(dataDir: string, wrap: readonly string[] = []): Promise<string> {
   const api = await quietPort();
   const p2p = await quietPort();
   const config = tempFile(
     "node.ini",
     `[dht]\napi_address = 127.0.0.1:${api}\np2p_address = 127.0.0.1:${p2p}\ndata_dir = ${dataDir}\n`,
   );
-  const node = spawnNodeProcess(config);
+  chmodSync(dirname(config), 0o755); // readable by an unprivileged user too
+  const node = spawnNodeProcess(config, wrap);
   const status = await node.finished();
   assert.deepEqual(status, { code: 2, signal: null }, node.stderrTail());
   const plain = node.stderrLines.filter((l) => !l.startsWith("{"));
@@ -148,4 +150,22 @@ test("a data_dir that is a file, or holds a corrupt database, is one error and e
   mkdirSync(corrupt);
   writeFileSync(join(corrupt, RECORDS_FILE), randomBytes(32_768));
   assert.match(await refused(corrupt), /not a ringdht database/);
+});
+
+test("a data_dir the node may not write to is one error and exit 2", {
+  timeout: 30_000,
+}, async () => {
+  const parent = tempDir();
+  chmodSync(parent, 0o755);
+  const dir = join(parent, "read-only");
+  mkdirSync(dir, { mode: 0o555 });
+  // Root writes anywhere: as root, run the node as nobody (setpriv, util-linux).
+  const root = process.getuid?.() === 0;
+  const setpriv = spawnSync("sh", ["-c", "command -v setpriv"], { encoding: "utf8" });
+  assert.ok(!root || setpriv.status === 0, "running as root needs setpriv to drop privileges");
+  const wrap = root
+    ? [setpriv.stdout.trim(), "--reuid=65534", "--regid=65534", "--clear-groups"]
+    : [];
+  assert.match(await refused(dir, wrap), /not a writable folder/);
+  assert.match(await refused(join(dir, "below"), wrap), /cannot create the folder/);
 });
