@@ -28,9 +28,14 @@ export type Durability = "flushed" | "committed";
 
 /** The database file inside data_dir. */
 export const RECORDS_FILE = "records.mdb";
-/** LMDB's magic number, in both meta pages of every database file (offset 24 of page 0). */
+/** LMDB's magic number, in both meta pages of every database file (offset 24 of each). */
 const LMDB_MAGIC = 0xbeefc0de;
 const MAGIC_AT = 24;
+/** From the magic number: the page size (in the free-page tree's record), the last page, the txn id. */
+const PAGE_SIZE_AT = 24;
+const LAST_PAGE_AT = 120;
+const TXN_AT = 128;
+const META_BYTES = MAGIC_AT + TXN_AT + 8;
 
 export interface LoadStats {
   /** Records read back. */
@@ -149,7 +154,13 @@ export class LmdbRecords implements RecordPersistence {
   }
 }
 
-/** Why `file` cannot be an LMDB database, or undefined (it is one, or does not exist yet). */
+/**
+ * Why `file` cannot be an LMDB database, or undefined (it looks like one, or does
+ * not exist yet). LMDB reads its pages through a memory map and checks nothing,
+ * so a file cut short would crash the process (SIGBUS) instead of failing. Two
+ * meta pages open the file, each with the magic number, the page size, the last
+ * page in use and a transaction id; the newer one must fit in the file.
+ */
 function checkHeader(file: string): string | undefined {
   let fd: number;
   try {
@@ -161,9 +172,20 @@ function checkHeader(file: string): string | undefined {
   try {
     const size = statSync(file).size;
     if (size === 0) return undefined;
-    const head = Buffer.alloc(MAGIC_AT + 4);
-    if (readSync(fd, head, 0, head.length, 0) < head.length) return `only ${size} bytes`;
-    if (head.readUInt32LE(MAGIC_AT) !== LMDB_MAGIC) return "no LMDB header";
+    const first = Buffer.alloc(META_BYTES);
+    if (readSync(fd, first, 0, META_BYTES, 0) < META_BYTES) return `only ${size} bytes`;
+    if (first.readUInt32LE(MAGIC_AT) !== LMDB_MAGIC) return "no LMDB header";
+    const pageSize = first.readUInt32LE(MAGIC_AT + PAGE_SIZE_AT);
+    if (pageSize < 512 || pageSize > 65_536 || (pageSize & (pageSize - 1)) !== 0)
+      return `page size ${pageSize}`;
+    const second = Buffer.alloc(META_BYTES);
+    if (readSync(fd, second, 0, META_BYTES, pageSize) < META_BYTES) return `only ${size} bytes`;
+    if (second.readUInt32LE(MAGIC_AT) !== LMDB_MAGIC) return "no second LMDB header";
+    const txn = (b: Buffer) => b.readBigUInt64LE(MAGIC_AT + TXN_AT);
+    const meta = txn(second) > txn(first) ? second : first;
+    const pages = meta.readBigUInt64LE(MAGIC_AT + LAST_PAGE_AT) + 1n;
+    if (BigInt(size) < pages * BigInt(pageSize))
+      return `${size} bytes where ${pages} pages of ${pageSize} are in use: cut short`;
     return undefined;
   } finally {
     closeSync(fd);

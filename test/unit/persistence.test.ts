@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { open } from "lmdb";
@@ -229,6 +229,20 @@ describe("LMDB records", () => {
     mkdirSync(dir);
     writeFileSync(join(dir, RECORDS_FILE), randomBytes(16_384));
     assert.throws(() => LmdbRecords.open(dir), /not a ringdht database/);
+  });
+
+  test("a database cut short is a DataDirError, not a crash", async () => {
+    const dir = join(tempDir(), "cut");
+    const db = LmdbRecords.open(dir);
+    for (let i = 0; i < 2000; i++) {
+      const k = Buffer.alloc(32);
+      k.writeUInt32LE(i);
+      db.put(k, record(Date.now(), { value: Buffer.alloc(200, 7) }));
+    }
+    await db.durable();
+    await db.close();
+    truncateSync(join(dir, RECORDS_FILE), 16_384);
+    assert.throws(() => LmdbRecords.open(dir), /cut short/);
   });
 
   test("a record that does not decode is a DataDirError on load", async () => {
