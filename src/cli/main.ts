@@ -161,7 +161,13 @@ async function runTestnet(o: {
     view.print("Ctrl-C stops them all.");
     view.formed(() => totalsOf(nodes), o.summaryEvery);
   });
-  const reason = await Promise.race([stopped, forming.then(() => stopped)]);
+  let reason: string;
+  try {
+    reason = await Promise.race([stopped, forming.then(() => stopped)]);
+  } catch (err) {
+    view.close(); // the ring could not form: the error follows, not a summary
+    throw err;
+  }
   process.stderr.write(`${view.final(totalsOf(live), reason)}\n`);
   await Promise.all(live.filter((n) => n !== undefined).map((n) => n.crash()));
   process.exit(0);

@@ -99,10 +99,16 @@ export class TestnetView {
     return `testnet: ${t.nodes} nodes, ${t.records} records, ${rate.toFixed(1)} ops/s (${t.ops} ops in ${seconds(now - this.began)})`;
   }
 
-  /** The final summary, once stopped by `reason`. */
-  final(t: TestnetTotals, reason: string): string {
+  /** Stops the bar and the summaries. */
+  close(): void {
     clearInterval(this.timer);
     this.multi?.stop();
+    this.multi = undefined;
+  }
+
+  /** The final summary, once stopped by `reason`. */
+  final(t: TestnetTotals, reason: string): string {
+    this.close();
     const up = Date.now() - this.began;
     const mean = (t.ops * 1000) / Math.max(up, 1);
     return `testnet stopped (${reason}) after ${seconds(up)}: ${t.nodes} nodes, ${t.records} records, ${t.ops} ops in total (${mean.toFixed(1)} ops/s on average)`;
