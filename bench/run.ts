@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark, figures as medians of several runs.
 // BENCH_RUNS and BENCH_SECONDS shorten or lengthen the runs (the 1,000-node
 // ring takes at most 3 runs); BENCH_ONLY=api or BENCH_ONLY=ring (comma-separated)
-// (or ring-api, durability, pow, attack, formation, api-attack, sim-scale, memory) selects parts. Ring only: BENCH_RING_START=waves joins nodes concurrently
+// (or ring-api, durability, pow, attack, formation, api-attack, sim-scale, memory, persist) selects parts. Ring only: BENCH_RING_START=waves joins nodes concurrently
 // instead of in startTestnet's order; BENCH_RING_LOG=warn shows the nodes' logs.
 
 import { cpus, totalmem } from "node:os";
@@ -11,6 +11,7 @@ import { attackBench } from "./attack-bench.js";
 import { durabilityBench } from "./durability-bench.js";
 import { formationBench } from "./formation-bench.js";
 import { memoryBench } from "./memory-bench.js";
+import { persistBench } from "./persist-bench.js";
 import { powBench } from "./pow-bench.js";
 import { ringApiBench, ringBench } from "./ring-bench.js";
 import { simScaleBench } from "./sim-scale-bench.js";
@@ -28,6 +29,7 @@ const parts = {
   "api-attack": apiAttackBench,
   "sim-scale": (r: number) => simScaleBench(r),
   memory: (r: number) => memoryBench(r),
+  persist: persistBench,
 };
 const only = (process.env.BENCH_ONLY ?? "")
   .split(",")

@@ -2,7 +2,9 @@
 // start() binds the peer port, creates or joins a ring, and only then opens
 // the API (a client that can connect can use it at once). stop() leaves
 // gracefully (handover) and is idempotent; crash() stops without handover.
-// `closed` settles once the node has stopped.
+// `closed` settles once the node has stopped. With `data_dir`, records are kept
+// in LMDB (persist/lmdb-records.ts): opened before any port is bound, read
+// back before the node joins, closed after it stopped.
 
 import { collectDefaultMetrics } from "prom-client";
 import { NodeMetrics } from "./admin/metrics.js";
@@ -24,6 +26,7 @@ import { AdminServer } from "./net/admin-server.js";
 import { ApiServer, type ApiTuning } from "./net/api-server.js";
 import type { LocalExchange } from "./net/local-exchange.js";
 import { TcpTransport, type TcpTransportOptions } from "./net/tcp-transport.js";
+import type { Durability, LmdbRecords } from "./persist/lmdb-records.js";
 import { type Clock, type Dht, type PeerGuard, systemClock } from "./ports.js";
 import { nodeIdOf, shortId } from "./ring/id.js";
 import { isLoopbackIp } from "./ring/ip-group.js";
@@ -44,6 +47,8 @@ export interface NodeDeps {
   exchange?: LocalExchange;
   /** Also export the process's own metrics (CPU, memory, event loop): one node per process only. */
   processMetrics?: boolean;
+  /** How durable an acknowledged record is with `data_dir` (persist/lmdb-records.ts; benchmarks). */
+  durability?: Durability;
 }
 
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", ""]);
@@ -104,6 +109,8 @@ export class RingDhtNode {
   private bound: Address | undefined;
   private admin: AdminServer | undefined;
   private readonly startedAt: number;
+  /** API requests this node served (the testnet's summaries). */
+  readonly served = { puts: 0, gets: 0 };
 
   private constructor(
     readonly chord: ChordNode,
@@ -115,12 +122,36 @@ export class RingDhtNode {
     /** This node's Prometheus metrics (its own registry). */
     readonly metrics: NodeMetrics,
     private readonly clock: Clock,
+    private readonly persist: LmdbRecords | undefined,
   ) {
     this.startedAt = clock.now();
   }
 
   static async start(config: Config, deps: NodeDeps): Promise<RingDhtNode> {
     const clock = deps.clock ?? systemClock;
+    // A data folder that cannot be used fails before any port is bound. LMDB's native
+    // module is loaded only when there is one.
+    const persist =
+      config.dataDir === undefined
+        ? undefined
+        : (await import("./persist/lmdb-records.js")).LmdbRecords.open(
+            config.dataDir,
+            deps.durability,
+          );
+    try {
+      return await RingDhtNode.assemble(config, deps, clock, persist);
+    } catch (err) {
+      await persist?.close();
+      throw err;
+    }
+  }
+
+  private static async assemble(
+    config: Config,
+    deps: NodeDeps,
+    clock: Clock,
+    persist: LmdbRecords | undefined,
+  ): Promise<RingDhtNode> {
     let chord: ChordNode | undefined;
     let metrics: NodeMetrics | undefined;
     const scores = new Misbehaviour({}, clock, (ban) => {
@@ -167,12 +198,38 @@ export class RingDhtNode {
       log,
       guard,
       observer: metrics,
+      ...(persist === undefined ? {} : { persist }),
     };
     chord = new ChordNode(chordDeps, chordOptions(config));
+    if (persist !== undefined) {
+      const began = performance.now();
+      let kept: number;
+      try {
+        kept = chord.restore(persist.load(clock.now()));
+      } catch (err) {
+        await chord.stop();
+        throw err;
+      }
+      log.info(
+        {
+          dataDir: persist.dir,
+          records: kept,
+          expired: persist.stats.expired,
+          ms: Math.round(performance.now() - began),
+        },
+        "records loaded",
+      );
+    }
     log.info({ p2p: transport.address, id: chord.self.id }, "peer port listening");
     const dht: Dht = {
-      put: (req) => chord.put(req),
-      get: (key) => chord.get(key),
+      put: (req) => {
+        node.served.puts++;
+        return chord.put(req);
+      },
+      get: (key) => {
+        node.served.gets++;
+        return chord.get(key);
+      },
       shutdown: (why) => void node.stop(why),
     };
     const api = new ApiServer(
@@ -185,7 +242,7 @@ export class RingDhtNode {
         ...deps.api,
       },
     );
-    const node = new RingDhtNode(chord, api, log, scores, transport, metrics, clock);
+    const node = new RingDhtNode(chord, api, log, scores, transport, metrics, clock, persist);
     const self = node;
     try {
       if (config.httpAddress !== undefined) {
@@ -282,6 +339,7 @@ export class RingDhtNode {
     await this.api.close();
     await leave();
     await this.admin?.close();
+    await this.persist?.close();
     this.log.info("stopped");
     this.resolveClosed(reason);
   }

@@ -2,7 +2,7 @@
 // DHT service the API server calls. Production wires the system clock; tests
 // wire a manual one.
 
-import type { NodeRpc, RpcName, RpcReq, RpcRes } from "./wire/peer.js";
+import type { NodeRpc, RpcName, RpcReq, RpcRes, WireRecord } from "./wire/peer.js";
 
 export interface TimerHandle {
   cancel(): void;
@@ -23,6 +23,22 @@ export const systemClock: Clock = {
     return { cancel: () => clearTimeout(t) };
   },
 };
+
+/**
+ * Where a node keeps its records across restarts (optional: `data_dir`). The
+ * data plane reports every change in order; writes are queued, not awaited
+ * one by one, and `durable()` says when everything reported so far would
+ * survive the process being killed (and, as chosen by the adapter, a power
+ * cut). Records carry their absolute deadline and version.
+ */
+export interface RecordPersistence {
+  /** `rec` is now the record under `key` (32 bytes). */
+  put(key: Buffer, rec: WireRecord): void;
+  /** No record under `key` any more (dropped, expired). */
+  delete(key: Buffer): void;
+  /** Resolves once every change reported so far is durable; rejects if one failed. */
+  durable(): Promise<void>;
+}
 
 /** A PUT as the API delivered it: hints not yet clamped. */
 export interface PutRequest {

@@ -20,12 +20,13 @@ import {
   type PeerGuard,
   type PeerTransport,
   type PutRequest,
+  type RecordPersistence,
 } from "../ports.js";
 import { RingDirectory } from "../ring/directory.js";
 import type { Id } from "../ring/id.js";
 import { hostOf, ipGroup } from "../ring/ip-group.js";
 import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
-import type { RpcName, RpcReq, RpcRes } from "../wire/peer.js";
+import type { RpcName, RpcReq, RpcRes, WireRecord } from "../wire/peer.js";
 import { PEER_MAX_LEFT } from "../wire/peer.js";
 import { Admission } from "./admission.js";
 import { AntiEntropy } from "./anti-entropy.js";
@@ -58,6 +59,8 @@ export interface ChordDeps {
   guard?: PeerGuard;
   /** Metrics hooks (peer calls, lookups, repair traffic). */
   observer?: NodeObserver;
+  /** Where records are kept across restarts (`data_dir`); none: memory only. */
+  persist?: RecordPersistence;
 }
 
 /** Peers told of a graceful leave, at most (neighbours first). */
@@ -120,7 +123,18 @@ export class ChordNode {
     // their own checking through the neighbours, and run while the ring is in flux.
     const ask = (pos: Id) => this.lookups.step(pos, 0);
     this.data = new DataPlane(
-      { clock, log, table, call, owns, directory, lookup: ask, report, observer: this.observer },
+      {
+        clock,
+        log,
+        table,
+        call,
+        owns,
+        directory,
+        lookup: ask,
+        report,
+        observer: this.observer,
+        persist: deps.persist,
+      },
       opts,
     );
     this.gate = new PeerGate(
@@ -217,6 +231,19 @@ export class ChordNode {
 
   get running(): boolean {
     return this.phase === "running";
+  }
+
+  /**
+   * Records kept from before a restart (call before start()). The ring may have
+   * moved on meanwhile, so the node holds them as one that comes back after a
+   * pause: not fresh (never answering as owner) until anti-entropy with its
+   * replicas has run; anti-entropy and the handoff move them to their owners.
+   * Returns how many were kept.
+   */
+  restore(entries: Iterable<{ key: Buffer; rec: WireRecord }>): number {
+    const kept = this.data.restore(entries);
+    if (kept > 0) this.data.fresh = false;
+    return kept;
   }
 
   /** Serves peers, then creates a ring (no bootstrappers) or joins one. */

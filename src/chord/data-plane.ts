@@ -16,13 +16,24 @@
 //   and (storeReplicas, anti-entropy `give`) only keys this node serves from
 //   a sender in a position to send them. InsertValue stores only at the fresh
 //   owner by a confirmed predecessor: there is no non-strict path.
+// - Persistence (optional, `data_dir`): every change of the store goes to the
+//   RecordPersistence port in order; an owner acknowledges a write, and a
+//   replica a StoreReplicas, only once its own copy is durable. Records loaded
+//   at start (restore) count as a node coming back: not fresh until
+//   anti-entropy with its replicas has run (chord-node.ts).
 // Deadlines are absolute, so no copy ever extends a TTL.
 
 import type { Logger } from "../log.js";
-import type { Clock, NodeObserver, Offence, PeerCaller, RepairKind } from "../ports.js";
+import type {
+  Clock,
+  NodeObserver,
+  Offence,
+  PeerCaller,
+  RecordPersistence,
+  RepairKind,
+} from "../ports.js";
 import type { RingDirectory } from "../ring/directory.js";
 import { type Id, keyPosition } from "../ring/id.js";
-import { betweenRightIncl } from "../ring/interval.js";
 import { hostOf } from "../ring/ip-group.js";
 import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
 import { PackedRecord } from "../store/packed-record.js";
@@ -42,6 +53,7 @@ import { Expirer } from "./expirer.js";
 import type { ChordOptions } from "./options.js";
 import { awaitQuorum, majority } from "./quorum.js";
 import { futureText, judge, RecordRules } from "./record-rules.js";
+import { handOverAll, splitTo, type TransferDeps } from "./transfer.js";
 
 /** A stored record (kept packed: store/packed-record.ts). */
 export type ChordRecord = PackedRecord;
@@ -68,11 +80,11 @@ export interface DataDeps {
   report?: (from: PeerCaller, offence: Offence, detail: string) => void;
   /** Repair and transfer traffic, for metrics. */
   observer?: NodeObserver;
+  /** Where records are kept across restarts; none: memory only. */
+  persist?: RecordPersistence;
 }
 
 const BATCH_BYTES = 2 * 1024 * 1024;
-/** Stranded records a leaving node writes through their owners, at most. */
-const MAX_LEAVE_INSERTS = 256;
 
 export const toWire = (rec: ChordRecord): WireRecord => ({
   value: rec.value,
@@ -89,13 +101,19 @@ export class DataPlane {
   /** Bumped on every change of the store: summaries are cached per generation. */
   private gen = 0;
   private isFresh = true;
+  /** Records coming back from persistence are not written back to it. */
+  private restoring = false;
   private lastQuotaWarning = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly deps: DataDeps,
     private readonly opts: ChordOptions,
   ) {
-    this.store = new Store<ChordRecord>(opts.storeQuotaBytes);
+    const persist = deps.persist;
+    this.store = new Store<ChordRecord>(
+      opts.storeQuotaBytes,
+      persist === undefined ? undefined : (id) => persist.delete(keyBytes(id)),
+    );
     this.rules = RecordRules.over(
       { ...deps, neighbours: (p) => deps.call(p, "getNeighbours", {}, opts.rpcTimeoutMs) },
       opts,
@@ -178,8 +196,8 @@ export class DataPlane {
     }
     if (!owner) return { stored: false, owner };
     const outcome = this.storeOne(keyId(key), ok, pos);
-    // A newer version is already here: this write was superseded by a concurrent one.
-    if (outcome === "stale") return { stored: true, owner };
+    // A newer version is already here (durable, or about to be): this write was superseded.
+    if (outcome === "stale") return { stored: await this.durable(), owner };
     if (outcome !== "stored" && outcome !== "same") return { stored: false, owner };
     const peers = this.replicaPeers(ok.replication);
     const entries = [{ key, rec: ok }];
@@ -190,7 +208,43 @@ export class DataPlane {
         .catch(() => false),
     );
     const need = majority(peers.length + 1) - 1;
-    return { stored: await awaitQuorum(acks, need), owner };
+    const [ours, quorum] = await Promise.all([this.durable(), awaitQuorum(acks, need)]);
+    return { stored: ours && quorum, owner };
+  }
+
+  /** Whether every change so far is durable (always, without persistence); failures are logged. */
+  private async durable(): Promise<boolean> {
+    if (this.deps.persist === undefined) return true;
+    try {
+      await this.deps.persist.durable();
+      return true;
+    } catch (err) {
+      this.deps.log.error({ reason: (err as Error).message }, "could not persist records");
+      return false;
+    }
+  }
+
+  /**
+   * Records read back from persistence at start: stored as they were (deadlines
+   * and versions kept), not written back. Returns how many were kept; the rest
+   * (expired meanwhile, over the quota) are deleted from persistence too.
+   */
+  restore(entries: Iterable<{ key: Buffer; rec: WireRecord }>): number {
+    const now = this.deps.clock.now();
+    let kept = 0;
+    this.restoring = true;
+    try {
+      for (const { key, rec } of entries) {
+        // Bounded as a peer's record would be: a clock set back since does not revive far-future versions.
+        const ok = this.rules.bounded(rec, now);
+        if (ok !== undefined && this.storeOne(keyId(key), ok, keyPosition(key)) === "stored")
+          kept++;
+        else this.deps.persist?.delete(key);
+      }
+    } finally {
+      this.restoring = false;
+    }
+    return kept;
   }
 
   /** StoreReplicas from a peer: what the rules accept is stored, the rest refused and counted. */
@@ -201,6 +255,8 @@ export class DataPlane {
     const screened = await this.rules.screen(entries, peerAt(from.addr));
     judge(this.deps, from, screened, "storeReplicas");
     const stored = this.storeBatch(screened.accepted);
+    // A replica acknowledges only what it could keep: its copies must be durable first.
+    if (!(await this.durable())) throw new Error("could not persist the records");
     const refused = entries.length - screened.accepted.length;
     return refused === 0 ? { stored } : { stored, refused };
   }
@@ -259,71 +315,31 @@ export class DataPlane {
     );
     if (outcome === "stored") {
       this.gen++;
+      if (!this.restoring) this.deps.persist?.put(key, rec);
       this.expirer.touch();
     } else if (outcome === "over-quota") this.warnQuota(now);
     return outcome;
   }
 
-  /**
-   * Join: push `newcomer` every record that is no longer ours, i.e. outside
-   * (newcomer, self] and near it (record-rules.ts; the rest would be refused there:
-   * stranded records stay here for the handoff).
-   */
-  async splitTo(newcomer: Peer): Promise<number> {
-    const self = this.deps.table.self.id;
-    const rank = this.rules.ranks();
-    const moving = this.live().filter(
-      ([, rec]) =>
-        !betweenRightIncl(newcomer.id, rec.pos, self) &&
-        this.rules.near(newcomer.id, rec.pos, rank),
-    );
-    await this.push(newcomer, moving, "split");
-    return moving.length;
+  /** Join: push `newcomer` every record near it that is no longer ours (transfer.ts). */
+  splitTo(newcomer: Peer): Promise<number> {
+    return splitTo(this.transfer, newcomer);
   }
 
-  /**
-   * Leave: hand every record to the first successor that takes it. Records
-   * not near that successor (stranded here, not yet handed off) go
-   * through their owners as InsertValue instead (at most MAX_LEAVE_INSERTS);
-   * the rest are counted as left behind.
-   */
-  async handOverAll(): Promise<number> {
-    const all = this.live();
-    if (all.length === 0) return 0;
-    for (const succ of this.deps.table.successors) {
-      const rank = this.rules.ranks();
-      const near = all.filter(([, rec]) => this.rules.near(succ.id, rec.pos, rank));
-      try {
-        const refused = await this.push(succ, near, "handover");
-        const far = all.filter(([, rec]) => !this.rules.near(succ.id, rec.pos, rank));
-        const through = await this.throughOwners(far.slice(0, MAX_LEAVE_INSERTS));
-        const behind = far.length - through + refused;
-        if (behind > 0)
-          this.deps.log.warn(
-            { peer: succ.addr, records: behind },
-            "records not handed over: not near the successor, or refused",
-          );
-        return near.length - refused + through;
-      } catch (err) {
-        this.deps.log.warn(
-          { peer: succ.addr, reason: (err as Error).message },
-          "handover failed, trying the next successor",
-        );
-      }
-    }
-    throw new Error(`could not hand over ${all.length} records: no successor took them`);
+  /** Leave: hand every record to the first successor that takes it (transfer.ts). */
+  handOverAll(): Promise<number> {
+    return handOverAll(this.transfer);
   }
 
-  /** Writes records through their owners (GetNode each), as InsertValue; returns how many took. */
-  private async throughOwners(records: readonly [KeyId, ChordRecord][]): Promise<number> {
-    const lookup = this.deps.lookup;
-    if (lookup === undefined) return 0;
-    let took = 0;
-    for (const r of records) {
-      const found = await lookup(r[1].pos).catch(() => undefined);
-      if (found !== undefined) took += (await this.insertAt(found.node, [r])).length;
-    }
-    return took;
+  private get transfer(): TransferDeps {
+    const { table, log, lookup } = this.deps;
+    return {
+      data: this,
+      rules: this.rules,
+      table,
+      log,
+      ...(lookup === undefined ? {} : { lookup }),
+    };
   }
 
   /**

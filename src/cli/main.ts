@@ -20,6 +20,7 @@ import { addressInUse, CliFailure, EXIT_PORT_BUSY, portBusy, usageHint } from ".
 import { KeyError, keyFromArg } from "./key.js";
 import { addNodeCommand } from "./node-command.js";
 import { valueOutput } from "./output.js";
+import { parseDuration, TestnetView, totalsOf } from "./testnet-view.js";
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
 
@@ -102,15 +103,23 @@ async function runTestnet(o: {
   host: string;
   overTcp?: boolean;
   http?: Address;
+  summaryEvery: number;
 }): Promise<void> {
   const log = createLogger(logOptionsFromEnv({ level: "warn", format: "auto" }));
   const started = Date.now();
-  const running: RingDhtNode[] = [];
-  const admin =
-    o.http === undefined ? undefined : await startTestnetAdmin(() => running, o.http, log);
+  // Progress, summaries and the final summary on stderr (cli/testnet-view.ts).
+  const view = new TestnetView(o.nodes);
+  const live: RingDhtNode[] = [];
+  const admin = o.http === undefined ? undefined : await startTestnetAdmin(() => live, o.http, log);
   if (admin !== undefined)
-    process.stdout.write(`ring page and admin endpoint: http://${formatAddress(admin.address)}/\n`);
-  const nodes = await testnetOrBusy(o, () =>
+    view.print(`ring page and admin endpoint: http://${formatAddress(admin.address)}/`);
+  // Ctrl-C while the ring still forms stops it too, with the final summary. On, not
+  // once: npm forwards a terminal's SIGINT that the process already got.
+  const stopped = new Promise<string>((resolve) => {
+    process.on("SIGINT", () => resolve("SIGINT"));
+    process.on("SIGTERM", () => resolve("SIGTERM"));
+  });
+  const forming = testnetOrBusy(o, () =>
     startTestnet(
       {
         nodes: o.nodes,
@@ -121,23 +130,31 @@ async function runTestnet(o: {
       },
       log,
       (node, i) => {
-        running[i] = node;
-        process.stdout.write(
-          `node ${i}: api ${formatAddress(node.apiAddress)}  p2p ${node.p2pAddress}  id ${node.chord.self.id.slice(0, 16)}\n`,
+        live[i] = node;
+        view.print(
+          `node ${i}: api ${formatAddress(node.apiAddress)}  p2p ${node.p2pAddress}  id ${node.chord.self.id.slice(0, 16)}`,
         );
+        view.joinedOne();
       },
     ),
-  );
-  process.stdout.write(
-    `${nodes.length} nodes in one ring after ${Date.now() - started} ms; try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}\nCtrl-C stops them all.\n`,
-  );
-  await new Promise<void>((resolve) => {
-    // on, not once: npm forwards a terminal's SIGINT that the process already got.
-    process.on("SIGINT", () => resolve());
-    process.on("SIGTERM", () => resolve());
+  ).then((nodes) => {
+    view.print(
+      `${nodes.length} nodes in one ring after ${Date.now() - started} ms; try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}`,
+    );
+    view.print("Ctrl-C stops them all.");
+    view.formed(() => totalsOf(nodes), o.summaryEvery);
   });
+  let reason: string;
+  try {
+    reason = await Promise.race([stopped, forming.then(() => stopped)]);
+  } catch (err) {
+    view.close(); // the ring could not form: the error follows, not a summary
+    await admin?.close();
+    throw err;
+  }
+  process.stderr.write(`${view.final(totalsOf(live), reason)}\n`);
   await admin?.close();
-  await Promise.all(nodes.map((n) => n.crash()));
+  await Promise.all(live.filter((n) => n !== undefined).map((n) => n.crash()));
   process.exit(0);
 }
 
@@ -160,6 +177,12 @@ async function testnetOrBusy<T>(
           );
     throw portBusy(busy, [...ports("API port", o.apiPort), ...ports("P2P port", o.p2pPort)]);
   }
+}
+
+function durationArg(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new InvalidArgumentError("expected a duration such as 5s or 500ms");
+  return ms;
 }
 
 function program(): Command {
@@ -227,6 +250,14 @@ function program(): Command {
       "--http <host:port>",
       "serve one admin endpoint and ring page for all the nodes (default: none)",
       addressArg,
+    )
+    .addOption(
+      new Option(
+        "--summary-every <duration>",
+        "a summary line on stderr this often once the ring formed (e.g. 5s, 500ms; 0: none)",
+      )
+        .argParser(durationArg)
+        .default(5000, "5s"),
     )
     .action(runTestnet);
   addAdminCommands(cli);

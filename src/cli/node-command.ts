@@ -7,6 +7,7 @@ import { type Config, loadConfig } from "../config/config.js";
 import { NODE_FLAGS, type SettableKey } from "../config/sources.js";
 import { createLogger } from "../log.js";
 import { RingDhtNode } from "../node.js";
+import { DataDirError } from "../persist/data-dir-error.js";
 import { addressInUse, CliFailure, portBusy } from "./failures.js";
 
 interface FlagOption {
@@ -80,6 +81,8 @@ async function runNode(
   } catch (err) {
     const busy = addressInUse(err);
     if (busy !== undefined) throw portBusy(busy, listeners(config));
+    // An unusable data_dir is a configuration problem.
+    if (err instanceof DataDirError) throw new CliFailure(err.message, 2);
     throw new CliFailure(`cannot start the node: ${(err as Error).message}`, 1);
   }
   await node.closed;

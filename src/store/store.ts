@@ -39,7 +39,11 @@ export class Store<R extends Versioned = Versioned> {
   private readonly expiries = new DeadlineHeap();
   private used = 0;
 
-  constructor(readonly quotaBytes: number) {}
+  /** `onRemove`: told of every record that leaves the store (deleted, expired), not of replacements. */
+  constructor(
+    readonly quotaBytes: number,
+    private readonly onRemove?: (id: KeyId) => void,
+  ) {}
 
   get size(): number {
     return this.map.size;
@@ -85,6 +89,7 @@ export class Store<R extends Versioned = Versioned> {
     if (rec === undefined) return false;
     this.map.delete(id);
     this.used -= entryCost(rec);
+    this.onRemove?.(id);
     return true;
   }
 

@@ -51,11 +51,16 @@ const RULES: Record<string, { imports: RegExp[]; code: RegExp[] }> = {
     imports: [/^node:(net|http|dgram|timers)$/, /\.\.\/(net|cli|sim)\//],
     code: [/Date\.now\(|(?<![.\w])set(Timeout|Interval|Immediate)\(/],
   },
+  // The LMDB adapter of the RecordPersistence port: files, no sockets, no protocol logic.
+  persist: {
+    imports: [/^node:(net|dgram)$/, /\.\.\/(chord|store|net|cli|sim)\//],
+    code: [/(?<![.\w])set(Timeout|Interval|Immediate)\(/],
+  },
   sim: { imports: [/^node:(net|dgram)$/, /\.\.\/(net|chord|cli)\//], code: [/Date\.now\(/] },
 };
 
 test("the source tree has the expected modules", () => {
-  for (const module of ["wire", "store", "chord", "net", "config", "cli"]) {
+  for (const module of ["wire", "store", "chord", "net", "persist", "config", "cli"]) {
     assert.ok(
       files.some((f) => f.module === module),
       `src/${module}/ missing`,
