@@ -268,7 +268,7 @@ export class RingDhtNode {
         const host = WILDCARD_HOSTS.has(bound.host)
           ? (parseHost(chord.self.addr) ?? bound.host)
           : bound.host;
-        chord.advertiseHttp(formatAddress({ host, port: bound.port }));
+        chord.news.advertised = formatAddress({ host, port: bound.port });
         log.info({ http: formatAddress(bound) }, "admin endpoint listening");
       }
       await chord.start(config.bootstrappers.map(formatAddress));
@@ -301,7 +301,7 @@ export class RingDhtNode {
       startedAt: this.startedAt,
       now: this.clock.now(),
       api: this.bound === undefined ? undefined : formatAddress(this.bound),
-      http: this.chord.advertisedAdmin,
+      http: this.chord.news.advertised,
       bans: this.scores.bans(),
       scores: this.scores.scores(),
     });

@@ -124,10 +124,10 @@ export function readiness(chord: ChordNode): Readiness {
   const state = chord.state;
   if (state === "stopped") return { ready: false, health: "stopped", reason: "stopped" };
   if (state !== "running") return { ready: false, health: "joining", reason: "joining the ring" };
-  if (chord.cutOff)
+  if (chord.upkeepView.cutOff)
     return { ready: false, health: "cut-off", reason: "cut off: every peer was lost" };
   const t = chord.table;
-  if (!t.alone && (t.predecessor === undefined || !chord.predecessorConfirmed))
+  if (!t.alone && (t.predecessor === undefined || !chord.upkeepView.predecessorConfirmed))
     return { ready: false, health: "unlinked", reason: "no confirmed predecessor yet" };
   if (!chord.data.fresh)
     return { ready: false, health: "catching-up", reason: "catching up: data plane not fresh" };
@@ -175,7 +175,7 @@ export function nodeStatus(chord: ChordNode, ctx: StatusContext): NodeStatus {
   const ref = (p: { id: string; addr: string }) => ({
     id: p.id,
     addr: p.addr,
-    http: chord.adminAddressOf(p.addr) ?? null,
+    http: chord.news.adminAddressOf(p.addr) ?? null,
   });
   const ready = readiness(chord);
   const ae = chord.ae.stats;
@@ -194,7 +194,7 @@ export function nodeStatus(chord: ChordNode, ctx: StatusContext): NodeStatus {
     predecessor:
       t.predecessor === undefined
         ? null
-        : { ...ref(t.predecessor), confirmed: chord.predecessorConfirmed },
+        : { ...ref(t.predecessor), confirmed: chord.upkeepView.predecessorConfirmed },
     successors: t.successors.map(ref),
     fingers: fingerRanges((i) => t.finger(i)),
     records: { count: store.size, bytes: store.bytes, quotaBytes: store.quotaBytes },
@@ -217,8 +217,8 @@ export function nodeStatus(chord: ChordNode, ctx: StatusContext): NodeStatus {
         t.self.id,
         t.successors.map((p) => p.id),
       ),
-      fingerPasses: chord.fingerPasses,
-      lostPeers: chord.lostPeers,
+      fingerPasses: chord.upkeepView.fingerPasses,
+      lostPeers: chord.upkeepView.lostPeers,
       lookups: lookups.lookups,
       meanLookupHops:
         lookups.lookups === 0 ? 0 : Math.round((lookups.lookupHops / lookups.lookups) * 100) / 100,

@@ -5,7 +5,7 @@
 // handoff.ts (stranded records), unify.ts (merging rings after a partition),
 // pause-watch.ts (catching up after a pause), join.ts (joining through any member),
 // lookup.ts (GetNode, and the lookups this node starts, which check their answers),
-// handlers.ts (what peers ask of us).
+// handlers.ts (what peers ask of us), neighbour-news.ts (admin addresses, graceful leaves).
 // A failed call removes the peer from every table at once (routed around) and
 // remembers it as lost.
 
@@ -27,7 +27,6 @@ import type { Id } from "../ring/id.js";
 import { hostOf, ipGroup } from "../ring/ip-group.js";
 import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
 import type { RpcName, RpcReq, RpcRes, WireRecord } from "../wire/peer.js";
-import { PEER_MAX_LEFT } from "../wire/peer.js";
 import { Admission } from "./admission.js";
 import { AntiEntropy } from "./anti-entropy.js";
 import { AE_MAX_CALM } from "./calm.js";
@@ -38,6 +37,7 @@ import { type NodeState, peerHandlers } from "./handlers.js";
 import { Handoff } from "./handoff.js";
 import { Joiner } from "./join.js";
 import { type LookupStats, Lookups } from "./lookup.js";
+import { NeighbourNews } from "./neighbour-news.js";
 import type { ChordOptions } from "./options.js";
 import { PauseWatch } from "./pause-watch.js";
 import { PeerGate } from "./peer-gate.js";
@@ -63,11 +63,6 @@ export interface ChordDeps {
   persist?: RecordPersistence;
 }
 
-/** Peers told of a graceful leave, at most (neighbours first). */
-const LEAVE_NOTICES = 32;
-/** How long a graceful leave is passed on to the peers that ask for our neighbours (ms). */
-const DEPARTURE_NEWS_MS = 60_000;
-
 export type ChordStats = LookupStats;
 
 export class ChordNode {
@@ -89,17 +84,11 @@ export class ChordNode {
   readonly stats: ChordStats;
   private readonly upkeep: Upkeep;
   private phase: NodeState = "new";
-  /** Counts ring changes, so a sync that started before the latest one does not end the retries. */
-  private changes = 0;
   private readonly observer: NodeObserver;
   /** Peers that announced a graceful leave: a later failed call to one is no failure. */
   readonly departures: Departures;
-  /** Admin (HTTP) addresses peers gave in their GetNeighbours replies, by P2P address. */
-  private readonly adminAddrs = new Map<string, string>();
-  /** This node's admin address as told to peers, if it serves one. */
-  private advertisedHttp: string | undefined;
-  /** Leaves passed on by neighbours, being checked (ping) before acted on. */
-  private readonly checkingLeft = new Set<string>();
+  /** What neighbours tell us beyond the ring: admin addresses, leaves (neighbour-news.ts). */
+  readonly news: NeighbourNews;
 
   constructor(
     private readonly deps: ChordDeps,
@@ -111,6 +100,17 @@ export class ChordNode {
     const table = new RoutingTable(peerAt(deps.transport.address), opts.successorListLength);
     this.table = table;
     this.directory.add(table.self);
+    this.news = new NeighbourNews(
+      {
+        log,
+        table,
+        directory: this.directory,
+        departures: this.departures,
+        transport: deps.transport,
+        peerLeft: (p) => this.peerLeft(p),
+      },
+      opts,
+    );
     const call = this.call;
     // Alone after losing every peer is cut off, not a network of one: it owns nothing.
     const owns = (pos: Id) =>
@@ -220,8 +220,7 @@ export class ChordNode {
       ae: this.ae,
       unifier: this.unifier,
       handoff: this.handoff,
-      syncAll: () => this.syncAll(),
-      changes: () => this.changes,
+      data: this.data,
     });
   }
 
@@ -266,8 +265,8 @@ export class ChordNode {
         wake: () => this.upkeep.calm.wake(),
         left: (p) => this.peerLeft(p),
         heard: (addr) => this.departures.forget(addr),
-        http: () => this.advertisedHttp,
-        departed: () => this.departures.recent(DEPARTURE_NEWS_MS, PEER_MAX_LEFT),
+        http: () => this.news.advertised,
+        departed: () => this.news.recentLeaves(),
         served: (name, ok) => this.observer.peerServed(name, ok),
       }),
     );
@@ -310,39 +309,19 @@ export class ChordNode {
     return this.opts;
   }
 
-  /** Whether the predecessor has shown it names us as its successor (stabilizer.ts). */
-  get predecessorConfirmed(): boolean {
-    return this.stabilizer.predConfirmed;
-  }
-
-  /** Peers lost (failed, not left) that the unifier still probes. */
-  get lostPeers(): number {
-    return this.unifier.lostCount;
-  }
-
-  /** Whole passes over the fingers so far. */
-  get fingerPasses(): number {
-    return this.stabilizer.fingerPasses;
-  }
-
-  /** Cut off: alone after losing every peer (owns nothing until it finds the ring again). */
-  get cutOff(): boolean {
-    return this.table.alone && this.unifier.lostCount > 0;
-  }
-
-  /** Sets the admin address told to peers (before start, once the admin endpoint is bound). */
-  advertiseHttp(addr: string | undefined): void {
-    this.advertisedHttp = addr;
-  }
-
-  /** The admin address this node tells its peers, if any. */
-  get advertisedAdmin(): string | undefined {
-    return this.advertisedHttp;
-  }
-
-  /** The admin address a peer told us, if any. */
-  adminAddressOf(p2p: string): string | undefined {
-    return this.adminAddrs.get(p2p);
+  /** Upkeep facts for the admin status: predecessor confirmed, lost peers, finger passes, cut off. */
+  get upkeepView(): {
+    predecessorConfirmed: boolean;
+    lostPeers: number;
+    fingerPasses: number;
+    cutOff: boolean;
+  } {
+    return {
+      predecessorConfirmed: this.stabilizer.predConfirmed,
+      lostPeers: this.unifier.lostCount,
+      fingerPasses: this.stabilizer.fingerPasses,
+      cutOff: this.table.alone && this.unifier.lostCount > 0,
+    };
   }
 
   /** Graceful leave: hand everything to the successor, relink the neighbours, close. */
@@ -359,7 +338,7 @@ export class ChordNode {
         { records: handed, to: this.table.successor().addr },
         "handed over records",
       );
-      await this.tellNeighboursWeLeave();
+      await this.news.tellLeave();
     }
     await this.deps.transport.close();
   }
@@ -377,26 +356,9 @@ export class ChordNode {
     this.data.stop();
   }
 
-  /** The replica set or the owned range changed: sync replicas now, look for strays soon. */
+  /** The replica set or the owned range changed (upkeep.ts). */
   private ringChanged(): void {
-    if (this.phase !== "running") return;
-    this.changes++;
-    this.handoff.changedAt = this.deps.clock.now();
-    this.upkeep.calm.wake();
-    this.upkeep.syncJob.start();
-    // Changes in a row (a ring forming) share one sync; a node catching up syncs at once.
-    this.upkeep.syncJob.trigger(this.data.fresh ? this.opts.antiEntropyMs / 4 : 0);
-    this.upkeep.handoffJob.trigger(this.opts.antiEntropyMs * 2);
-  }
-
-  /** Syncs every replica; a node catching up is fresh again once all syncs succeeded. */
-  private async syncAll(): Promise<void> {
-    const seen = this.changes;
-    const ok = await this.ae.syncAll();
-    if (ok && seen === this.changes) {
-      this.upkeep.syncJob.stop();
-      if (!this.data.fresh) this.data.fresh = true;
-    }
+    if (this.phase === "running") this.upkeep.ringChanged();
   }
 
   /** Timers ran late: the process was stopped or starved. Catch up before acting as owner. */
@@ -434,7 +396,7 @@ export class ChordNode {
       this.gate.vouch(peer.addr);
       this.departures.forget(peer.addr);
       this.observer.peerCall(name, "ok");
-      if (name === "getNeighbours") this.fromNeighbours(peer, res as RpcRes<"getNeighbours">);
+      if (name === "getNeighbours") this.news.fromReply(peer, res as RpcRes<"getNeighbours">);
       return res;
     } catch (err) {
       this.observer.peerCall(name, err instanceof PeerCallError ? err.code : "remote");
@@ -464,80 +426,6 @@ export class ChordNode {
     this.departures.add(peer.addr);
     this.directory.remove(peer.id);
     if (this.table.removePeer(peer.id)) this.ringChanged();
-  }
-
-  /** A GetNeighbours reply: the peer's admin address, and the leaves it heard of. */
-  private fromNeighbours(peer: Peer, res: RpcRes<"getNeighbours">): void {
-    this.noteAdmin(peer, res);
-    const t = this.table;
-    // Passed on only by our neighbours, and each checked: a peer that still answers stays.
-    const neighbour = t.predecessor?.id === peer.id || t.successors.some((s) => s.id === peer.id);
-    if (!neighbour || res.left === undefined) return;
-    for (const addr of res.left) {
-      if (addr === t.self.addr || this.departures.has(addr) || this.checkingLeft.has(addr))
-        continue;
-      const p = peerAt(addr);
-      if (!t.knownPeers().some((k) => k.id === p.id)) continue;
-      this.checkingLeft.add(addr);
-      this.deps.transport
-        .call(addr, "ping", {}, this.opts.rpcTimeoutMs)
-        .then(
-          () => {},
-          () => {
-            this.peerLeft(p);
-            this.deps.log.info({ peer: addr, via: peer.addr }, "peer left");
-          },
-        )
-        .finally(() => this.checkingLeft.delete(addr));
-    }
-  }
-
-  private noteAdmin(peer: Peer, res: RpcRes<"getNeighbours">): void {
-    if (res.http === undefined) this.adminAddrs.delete(peer.addr);
-    else {
-      if (this.adminAddrs.size >= 4096 && !this.adminAddrs.has(peer.addr)) this.adminAddrs.clear();
-      this.adminAddrs.set(peer.addr, res.http);
-    }
-  }
-
-  /**
-   * Tells the neighbours (successor list, predecessor), then the fingers and the
-   * nodes just before us we know of (they may hold us in their successor lists), that
-   * we leave: they link around us and log a leave, not a failure.
-   */
-  private async tellNeighboursWeLeave(): Promise<void> {
-    const t = this.table;
-    const body = {
-      pred: t.predecessor?.addr ?? null,
-      succs: t.successors.map((s) => s.addr),
-    };
-    const before: Peer[] = [];
-    let at = t.self.id;
-    for (let i = 0; i < t.r; i++) {
-      const p = this.directory.predecessorOf(at);
-      if (p === undefined || p.id === t.self.id || before.some((b) => b.id === p.id)) break;
-      before.push(p);
-      at = p.id;
-    }
-    const seen = new Set<Id>([t.self.id]);
-    const told: Peer[] = [];
-    for (const p of [
-      ...t.successors,
-      ...(t.predecessor === undefined ? [] : [t.predecessor]),
-      ...before,
-      ...t.knownPeers(),
-    ]) {
-      if (seen.has(p.id) || told.length >= LEAVE_NOTICES) continue;
-      seen.add(p.id);
-      told.push(p);
-    }
-    await Promise.all(
-      told.map((p) =>
-        this.deps.transport
-          .call(p.addr, "leaving", body, this.opts.rpcTimeoutMs)
-          .catch(() => undefined),
-      ),
-    );
   }
 
   /** An IP was banned: its nodes leave the routing table and the location cache. */

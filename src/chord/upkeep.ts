@@ -17,6 +17,7 @@ import type { Logger } from "../log.js";
 import type { Clock } from "../ports.js";
 import type { AntiEntropy } from "./anti-entropy.js";
 import { AE_MAX_CALM, Calm } from "./calm.js";
+import type { DataPlane } from "./data-plane.js";
 import type { Handoff } from "./handoff.js";
 import type { ChordOptions } from "./options.js";
 import { PeriodicJob } from "./periodic.js";
@@ -31,10 +32,7 @@ export interface UpkeepParts {
   ae: AntiEntropy;
   unifier: Unifier;
   handoff: Handoff;
-  /** The replica-sync job's run: syncs every replica. */
-  syncAll: () => Promise<void>;
-  /** How many ring changes the node has seen. */
-  changes: () => number;
+  data: DataPlane;
 }
 
 export class Upkeep {
@@ -44,11 +42,13 @@ export class Upkeep {
   /** The jobs the calm factor slows, with their base periods. */
   private readonly paced: [PeriodicJob, () => number][];
   private readonly jobs: PeriodicJob[];
+  /** Ring changes seen, so a sync that started before the latest one does not end the retries. */
+  private changes = 0;
 
   constructor(
-    deps: { clock: Clock; random: () => number; log: Logger },
-    opts: ChordOptions,
-    parts: UpkeepParts,
+    private readonly deps: { clock: Clock; random: () => number; log: Logger },
+    private readonly opts: ChordOptions,
+    private readonly parts: UpkeepParts,
   ) {
     const s = parts.stabilizer;
     const calm = new Calm(() => this.hurry());
@@ -60,9 +60,9 @@ export class Upkeep {
       "stabilize",
       () => calm.factor * opts.stabilizeMs,
       async () => {
-        const before = parts.changes();
+        const before = this.changes;
         await s.stabilize();
-        if (parts.changes() === before) calm.quiet();
+        if (this.changes === before) calm.quiet();
       },
     );
     const fingers = job(
@@ -81,7 +81,11 @@ export class Upkeep {
       () => parts.ae.tick(),
     );
 
-    this.syncJob = job("replica-sync", () => opts.antiEntropyMs, parts.syncAll);
+    this.syncJob = job(
+      "replica-sync",
+      () => opts.antiEntropyMs,
+      () => this.syncAll(),
+    );
     this.handoffJob = job(
       "handoff",
       () => opts.strandedScanMs,
@@ -109,6 +113,31 @@ export class Upkeep {
   stop(): void {
     for (const j of this.jobs) j.stop();
     this.syncJob.stop();
+  }
+
+  /**
+   * The replica set or the owned range changed: wake, sync every replica soon
+   * (changes in a row, a ring forming, share one sync; a node catching up syncs
+   * at once), and look for stranded records soon.
+   */
+  ringChanged(): void {
+    const { opts, parts } = this;
+    this.changes++;
+    parts.handoff.changedAt = this.deps.clock.now();
+    this.calm.wake();
+    this.syncJob.start();
+    this.syncJob.trigger(parts.data.fresh ? opts.antiEntropyMs / 4 : 0);
+    this.handoffJob.trigger(opts.antiEntropyMs * 2);
+  }
+
+  /** Syncs every replica; a node catching up is fresh again once all syncs succeeded. */
+  private async syncAll(): Promise<void> {
+    const seen = this.changes;
+    const ok = await this.parts.ae.syncAll();
+    if (ok && seen === this.changes) {
+      this.syncJob.stop();
+      if (!this.parts.data.fresh) this.parts.data.fresh = true;
+    }
   }
 
   /** Woken from calm: each slowed job runs within its base period. */

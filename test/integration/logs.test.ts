@@ -45,7 +45,8 @@ describe("a graceful leave", () => {
     }
     await until("a formed ring (three successors each, fingers found)", () =>
       nodes.every(
-        (n) => n.node.chord.table.successors.length === 3 && n.node.chord.fingerPasses > 0,
+        (n) =>
+          n.node.chord.table.successors.length === 3 && n.node.chord.upkeepView.fingerPasses > 0,
       ),
     );
     // Records, so the leave hands over and the neighbours keep syncing replicas.
