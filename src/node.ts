@@ -6,7 +6,7 @@
 // in LMDB (persist/lmdb-records.ts): opened before any port is bound, read
 // back before the node joins, closed after it stopped.
 
-import { collectDefaultMetrics } from "prom-client";
+import { collectDefaultMetrics, Registry } from "prom-client";
 import { NodeMetrics } from "./admin/metrics.js";
 import { RING_PAGE } from "./admin/page.js";
 import {
@@ -45,6 +45,11 @@ export interface NodeDeps {
   api?: ApiTuning;
   /** Nodes of this process reached in memory, not over TCP (a testnet's; local-exchange.ts). */
   exchange?: LocalExchange;
+  /**
+   * Keep Prometheus metrics (default true). A testnet without an admin endpoint
+   * turns them off: a registry costs about 11 KiB per node.
+   */
+  metrics?: boolean;
   /** Also export the process's own metrics (CPU, memory, event loop): one node per process only. */
   processMetrics?: boolean;
   /** How durable an acknowledged record is with `data_dir` (persist/lmdb-records.ts; benchmarks). */
@@ -119,8 +124,8 @@ export class RingDhtNode {
     /** Misbehaviour scores and current bans of peer IPs. */
     readonly scores: Misbehaviour,
     readonly transport: TcpTransport,
-    /** This node's Prometheus metrics (its own registry). */
-    readonly metrics: NodeMetrics,
+    /** This node's Prometheus metrics (its own registry), unless turned off. */
+    readonly metrics: NodeMetrics | undefined,
     private readonly clock: Clock,
     private readonly persist: LmdbRecords | undefined,
   ) {
@@ -174,23 +179,27 @@ export class RingDhtNode {
     await transport.listen();
     const short = shortId(nodeIdOf(transport.address));
     const log = deps.log.child({ node: short });
-    metrics = new NodeMetrics(short, {
-      records: () => ({ count: chord!.data.store.size, bytes: chord!.data.store.bytes }),
-      apiConnections: () => api.connectionCount,
-      peerConnections: () => {
-        const s = transport.stats;
-        return { inbound: s.openInbound, outbound: s.openOutbound };
-      },
-      bannedGroups: () => scores.bans().length,
-      ready: () => readiness(chord!).ready,
-      estimatedRingSize: () =>
-        estimateRingSize(
-          chord!.self.id,
-          chord!.table.successors.map((p) => p.id),
-        ),
-      successors: () => chord!.table.successors.length,
-    });
-    if (deps.processMetrics === true) collectDefaultMetrics({ register: metrics.registry });
+    metrics =
+      deps.metrics === false
+        ? undefined
+        : new NodeMetrics(short, {
+            records: () => ({ count: chord!.data.store.size, bytes: chord!.data.store.bytes }),
+            apiConnections: () => api.connectionCount,
+            peerConnections: () => {
+              const s = transport.stats;
+              return { inbound: s.openInbound, outbound: s.openOutbound };
+            },
+            bannedGroups: () => scores.bans().length,
+            ready: () => readiness(chord!).ready,
+            estimatedRingSize: () =>
+              estimateRingSize(
+                chord!.self.id,
+                chord!.table.successors.map((p) => p.id),
+              ),
+            successors: () => chord!.table.successors.length,
+          });
+    if (deps.processMetrics === true && metrics !== undefined)
+      collectDefaultMetrics({ register: metrics.registry });
     const chordDeps: ChordDeps = {
       transport,
       clock,
@@ -254,10 +263,10 @@ export class RingDhtNode {
               status: (which) =>
                 which === null || which === self.p2pAddress ? self.status() : undefined,
               ring: () => ({ source: "node", nodes: [self.status()] }),
-              metrics: async () => ({
-                contentType: self.metrics.registry.contentType,
-                body: await self.metrics.registry.metrics(),
-              }),
+              metrics: async () => {
+                const registry = self.metrics?.registry ?? new Registry();
+                return { contentType: registry.contentType, body: await registry.metrics() };
+              },
               ready: () => self.readiness(),
             },
           },

@@ -41,7 +41,10 @@ export async function startTestnetAdmin(
           return node?.status();
         },
         ring: (): RingView => ({ source: "testnet", nodes: live().map((n) => n.status()) }),
-        metrics: () => aggregateMetrics(live().map((n) => n.metrics.registry)),
+        metrics: () =>
+          aggregateMetrics(
+            live().flatMap((n) => (n.metrics === undefined ? [] : [n.metrics.registry])),
+          ),
         ready: () => {
           const nodes = live();
           if (nodes.length === 0) return { ready: false, reason: "no node running" };

@@ -22,6 +22,8 @@ export interface TestnetOptions {
   config?: Partial<Config>;
   /** Nodes talk over loopback TCP, as separate hosts would, instead of in memory. */
   overTcp?: boolean;
+  /** Keep each node's Prometheus metrics (for an admin endpoint); default off. */
+  metrics?: boolean;
 }
 
 /** Proof-of-work difficulty of a testnet's nodes unless configured: cheap, still exercised. */
@@ -55,10 +57,11 @@ export async function startTestnet(
   const start = async (i: number, via: RingDhtNode | undefined) => {
     const config = testnetConfig(opts, i);
     if (via !== undefined) config.bootstrappers = [parseP2p(via.p2pAddress)];
-    const node = await RingDhtNode.start(
-      config,
-      exchange === undefined ? { log } : { log, exchange },
-    );
+    const node = await RingDhtNode.start(config, {
+      log,
+      metrics: opts.metrics === true,
+      ...(exchange === undefined ? {} : { exchange }),
+    });
     nodes[i] = node;
     started.push(node);
     onStarted(node, i);

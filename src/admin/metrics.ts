@@ -30,6 +30,9 @@ export class NodeMetrics implements NodeObserver {
   private readonly repairRecords: Counter<"kind" | "direction">;
   private readonly repairBytes: Counter<"kind" | "direction">;
   private readonly bansTotal: Counter;
+  /** Per-RPC counts, kept as plain numbers (every peer call counts) and handed to prom-client when scraped. */
+  private readonly calls: Cells = new Map();
+  private readonly served: Cells = new Map();
 
   constructor(node: string, sources: MetricSources) {
     const registers = [this.registry];
@@ -53,17 +56,25 @@ export class NodeMetrics implements NodeObserver {
       buckets: [0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 48],
       registers,
     });
+    const calls = this.calls;
     this.peerCalls = new Counter({
       name: "ringdht_peer_calls_total",
       help: "Peer RPCs this node made, by type and outcome",
       labelNames: ["type", "outcome"],
       registers,
+      collect() {
+        report(calls, this);
+      },
     });
+    const served = this.served;
     this.peerServedTotal = new Counter({
       name: "ringdht_peer_requests_total",
       help: "Peer RPCs this node answered, by type and outcome (ok, error)",
       labelNames: ["type", "outcome"],
       registers,
+      collect() {
+        report(served, this);
+      },
     });
     this.repairRecords = new Counter({
       name: "ringdht_repair_records_total",
@@ -129,11 +140,11 @@ export class NodeMetrics implements NodeObserver {
   }
 
   peerCall(name: RpcName, outcome: "ok" | PeerCallFailure): void {
-    this.peerCalls.inc({ type: name, outcome });
+    cell(this.calls, name, outcome).n++;
   }
 
   peerServed(name: RpcName, ok: boolean): void {
-    this.peerServedTotal.inc({ type: name, outcome: ok ? "ok" : "error" });
+    cell(this.served, name, ok ? "ok" : "error").n++;
   }
 
   repair(kind: RepairKind, direction: "sent" | "received", records: number, bytes: number): void {
@@ -145,6 +156,37 @@ export class NodeMetrics implements NodeObserver {
   banned(): void {
     this.bansTotal.inc();
   }
+}
+
+interface Cell {
+  n: number;
+  /** What prom-client has been told so far. */
+  reported: number;
+}
+type Cells = Map<string, Map<string, Cell>>;
+
+/** The count for (type, outcome), made once. */
+function cell(cells: Cells, type: string, outcome: string): Cell {
+  let byOutcome = cells.get(type);
+  if (byOutcome === undefined) {
+    byOutcome = new Map();
+    cells.set(type, byOutcome);
+  }
+  let c = byOutcome.get(outcome);
+  if (c === undefined) {
+    c = { n: 0, reported: 0 };
+    byOutcome.set(outcome, c);
+  }
+  return c;
+}
+
+/** Tells `counter` what the cells counted since the last scrape. */
+function report(cells: Cells, counter: Counter<"type" | "outcome">): void {
+  for (const [type, byOutcome] of cells)
+    for (const [outcome, c] of byOutcome) {
+      if (c.n > c.reported) counter.inc({ type, outcome }, c.n - c.reported);
+      c.reported = c.n;
+    }
 }
 
 /** One exposition of several nodes' registries (a testnet's): series told apart by `node`. */

@@ -127,6 +127,7 @@ async function runTestnet(o: {
         p2pBasePort: o.p2pPort,
         apiBasePort: o.apiPort,
         overTcp: o.overTcp === true,
+        metrics: o.http !== undefined,
       },
       log,
       (node, i) => {

@@ -70,7 +70,7 @@ describe("the ring page of an 8-node testnet", () => {
   let admin: AdminServer;
   before(async () => {
     nodes = await startTestnet(
-      { nodes: 8, host: "127.0.0.1", p2pBasePort: 0, apiBasePort: 0 },
+      { nodes: 8, host: "127.0.0.1", p2pBasePort: 0, apiBasePort: 0, metrics: true },
       silentLogger(),
     );
     onCleanup(() => Promise.all(nodes.map((n) => n.crash())).then(() => {}));
