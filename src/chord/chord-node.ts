@@ -394,7 +394,8 @@ export class ChordNode {
     try {
       const res = await this.deps.transport.call(peer.addr, name, body, timeoutMs);
       this.gate.vouch(peer.addr);
-      this.departures.forget(peer.addr);
+      // A departure is forgotten only when the peer calls us again (handlers.ts), not when it
+      // answers: a leaver still answers between its `leaving` notices and closing.
       this.observer.peerCall(name, "ok");
       if (name === "getNeighbours") this.news.fromReply(peer, res as RpcRes<"getNeighbours">);
       return res;
