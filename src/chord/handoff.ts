@@ -52,7 +52,7 @@ export class Handoff {
   async scan(): Promise<void> {
     const { table, data } = this.deps;
     const pred = table.predecessor;
-    if (pred === undefined || table.alone || !data.fresh) return;
+    if (pred === undefined || table.alone || !data.fresh || data.store.size === 0) return;
     let pending = this.unconfirmed(pred.id);
     while (pending.length > 0) {
       const first = pending[0]![1];
