@@ -25,8 +25,6 @@ export class NodeMetrics implements NodeObserver {
   private readonly apiRequests: Counter<"type" | "outcome">;
   private readonly apiSeconds: Histogram<"type">;
   private readonly hops: Histogram;
-  private readonly peerCalls: Counter<"type" | "outcome">;
-  private readonly peerServedTotal: Counter<"type" | "outcome">;
   private readonly repairRecords: Counter<"kind" | "direction">;
   private readonly repairBytes: Counter<"kind" | "direction">;
   private readonly bansTotal: Counter;
@@ -57,7 +55,8 @@ export class NodeMetrics implements NodeObserver {
       registers,
     });
     const calls = this.calls;
-    this.peerCalls = new Counter({
+    // Fed from the plain counts when scraped (collect), so no field holds them.
+    new Counter({
       name: "ringdht_peer_calls_total",
       help: "Peer RPCs this node made, by type and outcome",
       labelNames: ["type", "outcome"],
@@ -67,7 +66,7 @@ export class NodeMetrics implements NodeObserver {
       },
     });
     const served = this.served;
-    this.peerServedTotal = new Counter({
+    new Counter({
       name: "ringdht_peer_requests_total",
       help: "Peer RPCs this node answered, by type and outcome (ok, error)",
       labelNames: ["type", "outcome"],
