@@ -3,7 +3,7 @@
 // /proc (the same way for the Node children and the Python one).
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { PeerOp, PeerReplyLine, PeerRequests } from "./protocol.js";
 
@@ -14,6 +14,28 @@ export interface ProcSample {
   rssBytes: number;
   /** user + system CPU time, seconds. */
   cpuSeconds: number;
+}
+
+/** `pid` and its descendants, from /proc/<pid>/task/<tid>/children. */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tasks) {
+      try {
+        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, "utf8").trim();
+        if (kids !== "") out.push(...kids.split(" ").map(Number));
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return out;
 }
 
 export class ChildHandle {
@@ -99,15 +121,26 @@ export class ChildHandle {
     });
   }
 
-  /** RSS and CPU time of the child, from /proc/<pid>/status and /proc/<pid>/stat. */
+  /**
+   * RSS and CPU time of the child and every process it started (OpenDHT's
+   * driver spreads large rings over helper processes), from /proc.
+   */
   sample(): ProcSample {
-    const status = readFileSync(`/proc/${this.pid}/status`, "utf8");
-    const rssKb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
-    const stat = readFileSync(`/proc/${this.pid}/stat`, "utf8");
-    // Fields after the command name (which may hold spaces) start at field 3.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime (14), stime (15)
-    return { rssBytes: rssKb * 1024, cpuSeconds: ticks / CLK_TCK };
+    let rssBytes = 0;
+    let cpuSeconds = 0;
+    for (const pid of processTree(this.pid)) {
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, "utf8");
+        rssBytes += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) * 1024;
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        // Fields after the command name (which may hold spaces) start at field 3.
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        cpuSeconds += (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime (14), stime (15)
+      } catch {
+        // a process that ended meanwhile
+      }
+    }
+    return { rssBytes, cpuSeconds };
   }
 
   /** Asks the child to close its nodes and exit; kills it if it does not within 15 s. */

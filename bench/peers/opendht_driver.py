@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
 """The child process of `npm run bench:peers` for OpenDHT (Debian's python3-opendht).
 
-Hosts N OpenDHT nodes (DhtRunner) in this process on 127.0.0.1, each
-bootstrapping from the first, and answers the runner's requests as JSON lines
-over stdio: the same protocol and the same workload as bench/peers/child.ts.
-OpenDHT calls back from its own threads; every callback only queues its result,
-and the main thread issues all operations.
+Hosts N OpenDHT nodes (DhtRunner) on 127.0.0.1, each bootstrapping from the
+first, and answers the runner's requests as JSON lines over stdio: the same
+protocol and the same workload as bench/peers/child.ts. OpenDHT calls back from
+its own threads; every callback only queues its result, and the main thread
+issues all operations.
+
+OpenDHT waits on its sockets with select(), which aborts once a descriptor
+passes FD_SETSIZE (1024): one process holds about 450 nodes at most. Above
+PER_PROCESS nodes this process hosts the first PER_PROCESS and starts helper
+processes (this script with --host COUNT PORT) for the rest, each joining
+through node 0. Client operations then go through this process's nodes (a
+random sample of the ring); stopNodes stops the same fraction in every
+process. The runner measures RSS and CPU over the whole process tree.
 """
 
 import json
@@ -13,6 +21,7 @@ import os
 import queue
 import random
 import re
+import subprocess
 import sys
 import time
 from importlib import metadata
@@ -20,6 +29,7 @@ from importlib import metadata
 import opendht
 
 FORM_TIMEOUT_S = 120
+PER_PROCESS = int(os.environ.get("OPENDHT_PER_PROCESS", "300"))
 OP_TIMEOUT_S = 30
 PROBE_VALUE_BYTES = 100
 
@@ -36,6 +46,7 @@ class Workload:
         self.t0 = 0.0
         self.done = queue.Queue()
         self.token = 0
+        self.helpers = []
 
     def random_live(self):
         while True:
@@ -110,7 +121,8 @@ class Workload:
     def start(self, n):
         self.t0 = now_ms()
         port = None
-        for i in range(n):
+        here = min(n, PER_PROCESS)
+        for i in range(here):
             r = opendht.DhtRunner()
             r.run(ipv4="127.0.0.1", port=0)
             if i == 0:
@@ -118,7 +130,17 @@ class Workload:
             else:
                 r.bootstrap("127.0.0.1", str(port))
             self.nodes.append(r)
+        rest = n - here
+        while rest > 0:
+            count = min(rest, PER_PROCESS)
+            self.helpers.append(subprocess.Popen(
+                [sys.executable, os.path.abspath(__file__), "--host", str(count), str(port)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+            rest -= count
+        # each helper prints "formed" once every node it hosts has a routing table
+        helpers_formed = all(h.stdout.readline().strip() == "formed" for h in self.helpers)
         joined = now_ms() - self.t0
+        n = here
         deadline = time.monotonic() + FORM_TIMEOUT_S
         formed_set = set()
         while True:
@@ -126,7 +148,7 @@ class Workload:
                 if i not in formed_set and self.table_size(r) > 0:
                     formed_set.add(i)
             if n == 1 or len(formed_set) == n:
-                formed = now_ms() - self.t0
+                formed = now_ms() - self.t0 if helpers_formed else None
                 break
             if time.monotonic() > deadline:
                 formed = None
@@ -212,7 +234,13 @@ class Workload:
                 stopped.get(timeout=10)
             except queue.Empty:
                 break
-        return {"stopped": len(victims)}
+        total = len(victims)
+        for h in self.helpers:
+            h.stdin.write(f"stop {fraction}\n")
+            h.stdin.flush()
+        for h in self.helpers:
+            total += int(h.stdout.readline().split()[1])
+        return {"stopped": total}
 
     def get_all(self, via, depth):
         jobs = list(self.handles)
@@ -230,7 +258,28 @@ class Workload:
         return None
 
 
+def host(count, port):
+    """A helper process: `count` nodes joining through 127.0.0.1:port; lives until stdin closes."""
+    w = Workload()
+    for _ in range(count):
+        r = opendht.DhtRunner()
+        r.run(ipv4="127.0.0.1", port=0)
+        r.bootstrap("127.0.0.1", str(port))
+        w.nodes.append(r)
+    deadline = time.monotonic() + FORM_TIMEOUT_S
+    while time.monotonic() < deadline and not all(w.table_size(r) > 0 for r in w.nodes):
+        time.sleep(0.05)
+    print("formed", flush=True)
+    for line in sys.stdin:
+        parts = line.split()
+        if parts and parts[0] == "stop":
+            print("stopped", w.stop_nodes(float(parts[1]), -1)["stopped"], flush=True)
+    os._exit(0)
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--host":
+        host(int(sys.argv[2]), int(sys.argv[3]))
     w = Workload()
     ops = {
         "start": lambda a: w.start(a["n"]),
