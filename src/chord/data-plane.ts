@@ -237,9 +237,12 @@ export class DataPlane {
       for (const { key, rec } of entries) {
         // Bounded as a peer's record would be: a clock set back since does not revive far-future versions.
         const ok = this.rules.bounded(rec, now);
-        if (ok !== undefined && this.storeOne(keyId(key), ok, keyPosition(key)) === "stored")
+        if (ok !== undefined && this.storeOne(keyId(key), ok, keyPosition(key)) === "stored") {
           kept++;
-        else this.deps.persist?.delete(key);
+          // Clamped now (a lower max_store_duration since): the file keeps the clamped
+          // deadline, or every restart would clamp again from its own now, extending the TTL.
+          if (ok !== rec) this.deps.persist?.put(key, ok);
+        } else this.deps.persist?.delete(key);
       }
     } finally {
       this.restoring = false;

@@ -8,7 +8,7 @@ import type { Offence, PeerCaller, PeerHandlers } from "../ports.js";
 import { type Id, keyPosition } from "../ring/id.js";
 import { between } from "../ring/interval.js";
 import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
-import { MAX_FINGER_HINTS, type RpcName } from "../wire/peer.js";
+import type { RpcName } from "../wire/peer.js";
 import { ADMISSION_REQUIRED, type Admission } from "./admission.js";
 import type { AntiEntropy } from "./anti-entropy.js";
 import type { DataPlane } from "./data-plane.js";
@@ -113,8 +113,7 @@ function handlerTable(d: HandlerDeps): PeerHandlers {
       // Adopt the newcomer first, so writes for its range stop being taken here as owner.
       s.rectify(newcomer, true);
       const sent = await data.splitTo(newcomer);
-      const fingers = t.fingerList.slice(0, MAX_FINGER_HINTS).map((p) => p.addr);
-      return { sent, fingers };
+      return { sent };
     },
     leaving: async (body, from) => {
       const leaver = peerAt(from.addr);

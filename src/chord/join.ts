@@ -128,9 +128,8 @@ export class Joiner {
           throw new SplitRefused(succ.addr);
         }
         log.warn({ successor: succ.addr, reason: err.message }, "split failed");
-        return { sent: 0, fingers: [] as string[] };
+        return { sent: 0 };
       });
-    await stabilizer.seedFingers([succ, ...(split.fingers ?? []).map(peerAt)]);
     const newPred = table.predecessor;
     if (newPred !== undefined) {
       log.info({ predecessor: newPred.addr }, "predecessor changed");

@@ -10,7 +10,7 @@
 //   the peer fails a ping, so a lying neighbour cannot remove a live node.
 
 import type { Logger } from "../log.js";
-import type { PeerTransport } from "../ports.js";
+import { PeerCallError, type PeerCallFailure, type PeerTransport } from "../ports.js";
 import type { RingDirectory } from "../ring/directory.js";
 import type { Id } from "../ring/id.js";
 import { type Peer, peerAt, type RoutingTable } from "../ring/routing-table.js";
@@ -22,6 +22,8 @@ import type { ChordOptions } from "./options.js";
 const LEAVE_NOTICES = 32;
 /** How long a graceful leave is passed on to the peers that ask for our neighbours (ms). */
 const DEPARTURE_NEWS_MS = 60_000;
+/** Ping failures that mean a peer is gone (not an error reply, not our own closing). */
+const GONE: ReadonlySet<PeerCallFailure> = new Set(["timeout", "unreachable"]);
 /** Admin addresses remembered at most. */
 const MAX_ADMIN_ADDRS = 4096;
 
@@ -74,7 +76,10 @@ export class NeighbourNews {
         .call(addr, "ping", {}, this.opts.rpcTimeoutMs)
         .then(
           () => {},
-          () => {
+          (err: unknown) => {
+            // Only silence counts: an error reply (rate limited, not serving yet) or our own
+            // transport closing says nothing about whether the peer left.
+            if (!(err instanceof PeerCallError) || !GONE.has(err.code)) return;
             this.deps.peerLeft(p);
             log.info({ peer: addr, via: peer.addr }, "peer left");
           },

@@ -213,36 +213,6 @@ export class Stabilizer {
   }
 
   /**
-   * Fingers guessed from the successor's (a joiner's successor lies next to it,
-   * so each of its fingers is the joiner's own or a node past it). The first
-   * pass of fixFinger then starts its lookups near their targets instead of
-   * walking the ring from the successor. Second-hand: only those that answer a
-   * ping and pass the gate are taken.
-   */
-  async seedFingers(hints: readonly Peer[]): Promise<void> {
-    const { table: t, gate } = this.deps;
-    const self = t.self.id;
-    const others = hints.filter((p) => p.id !== self);
-    await gate.verify(others, others.length);
-    const taken = gate
-      .filter(others)
-      .map((p) => ({ p, d: distance(self, p.id) }))
-      .sort((a, b) => (a.d < b.d ? -1 : 1));
-    // Finger i is guessed as the first hint at least 2^i past us, and that hint is
-    // the guess for every finger up to the highest power of two within its distance.
-    let j = 0;
-    for (let i = 0; i < ID_BITS; ) {
-      const start = 1n << BigInt(i);
-      while (j < taken.length && taken[j]!.d < start) j++;
-      const hint = taken[j];
-      if (hint === undefined) break;
-      const last = Math.min(hint.d.toString(2).length - 1, ID_BITS - 1);
-      t.setFingers(i, last, hint.p);
-      i = last + 1;
-    }
-  }
-
-  /**
    * Fixes finger i, and with it every following finger the same node covers:
    * finger j starts at self + 2^j, inside (self, node] while 2^j <= distance.
    */

@@ -39,16 +39,18 @@ const httpOption = () =>
 /** GETs `path` from an admin endpoint as JSON; AdminCliError(3) when it cannot. */
 async function getJson(endpoint: string, path: string): Promise<{ code: number; body: unknown }> {
   let res: Response;
+  let text: string;
   try {
     res = await fetch(`http://${endpoint}${path}`, {
       signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     });
+    // The body too: an endpoint that stalls or breaks off mid-answer is unreachable as well.
+    text = await res.text();
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (err as Error).message;
     throw new AdminCliError(`cannot reach the admin endpoint at ${endpoint}: ${why}`, 3);
   }
-  const text = await res.text();
   if (res.status !== 200) return { code: res.status, body: text.trim() };
   try {
     return { code: 200, body: JSON.parse(text) as unknown };
@@ -132,13 +134,16 @@ export type WalkRow = { status: NodeStatus } | { addr: string; id: string; probl
 export async function walkRing(endpoint: string): Promise<{ rows: WalkRow[]; complete: boolean }> {
   const known = new Map<string, NodeStatus>();
   const tried = new Set<string>();
-  const read = async (at: string): Promise<NodeStatus[]> => {
+  // `expect`: an endpoint a peer advertised speaks only for that peer, so it cannot
+  // pass off rows for other nodes; the endpoint given on the command line speaks for all.
+  const read = async (at: string, expect?: string): Promise<NodeStatus[]> => {
     tried.add(at);
     const { code, body } = await getJson(at, "/ring");
     if (code !== 200 || !Value.Check(RingView, body))
       throw new AdminCliError(`${at}/ring is not a ringdht ring view (${code})`, 3);
-    for (const n of body.nodes) known.set(n.addresses.p2p, n);
-    return body.nodes;
+    const nodes = body.nodes.filter((n) => expect === undefined || n.addresses.p2p === expect);
+    for (const n of nodes) known.set(n.addresses.p2p, n);
+    return nodes;
   };
   const first = (await read(endpoint))[0];
   if (first === undefined) throw new AdminCliError(`${endpoint} describes no node`, 3);
@@ -155,7 +160,7 @@ export async function walkRing(endpoint: string): Promise<{ rows: WalkRow[]; com
       if (s.addr === first.addresses.p2p || seen.has(s.addr)) break;
       let st = known.get(s.addr);
       if (st === undefined && s.http !== null && !tried.has(s.http))
-        st = await read(s.http)
+        st = await read(s.http, s.addr)
           .then(() => known.get(s.addr))
           .catch(() => undefined);
       if (st !== undefined) {

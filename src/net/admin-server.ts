@@ -7,7 +7,9 @@
 //   /healthz   200 while the process is alive and its event loop turns
 //   /readyz    200 once joined and serving, 503 with a one-line reason otherwise
 // Unknown paths 404, other methods 405; a handler that throws answers 500 and
-// the server keeps going. What is served comes from callbacks: this file knows
+// the server keeps going. Bounded: MAX_CONNECTIONS connections, MAX_SUBSCRIBERS
+// event streams, a stream that leaves MAX_UNREAD_BYTES unread is dropped, and
+// headers must arrive within REQUEST_DEADLINE_MS. What is served comes from callbacks: this file knows
 // HTTP, not Chord. listen() rejects with Node's own error (EADDRINUSE: code set).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -34,6 +36,14 @@ export interface AdminServerOptions {
 
 /** A comment line to every /events subscriber this often, so proxies keep the stream. */
 const HEARTBEAT_MS = 15_000;
+/** Open connections at most (scrapes, pages, event streams); more are refused at once. */
+const MAX_CONNECTIONS = 64;
+/** Event streams at most; more get 503. */
+const MAX_SUBSCRIBERS = 16;
+/** A subscriber that leaves this much unread is dropped (it reloads and catches up). */
+const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
+/** A request's headers must arrive within this (slow clients hold no connection long). */
+const REQUEST_DEADLINE_MS = 10_000;
 
 export class AdminServer {
   private readonly server: Server;
@@ -48,7 +58,11 @@ export class AdminServer {
     private readonly deps: { log: Logger; handlers: AdminHandlers },
     private readonly opts: AdminServerOptions,
   ) {
-    this.server = createServer((req, res) => this.route(req, res));
+    this.server = createServer(
+      { headersTimeout: REQUEST_DEADLINE_MS, requestTimeout: REQUEST_DEADLINE_MS },
+      (req, res) => this.route(req, res),
+    );
+    this.server.maxConnections = MAX_CONNECTIONS;
     this.server.on("connection", (socket) => {
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
@@ -132,6 +146,10 @@ export class AdminServer {
         sendJson(res, 200, h.ring());
         return;
       case "/events":
+        if (this.subscribers.size >= MAX_SUBSCRIBERS) {
+          send(res, 503, "text/plain", "too many event streams\n");
+          return;
+        }
         this.subscribe(res);
         return;
       case "/metrics": {
@@ -188,7 +206,10 @@ export class AdminServer {
     if (chunk === "") return;
     this.lastSent = data;
     this.lastBeat = now;
-    for (const res of this.subscribers) res.write(chunk);
+    for (const res of this.subscribers) {
+      if (res.writableLength > MAX_UNREAD_BYTES) res.destroy();
+      else res.write(chunk);
+    }
   }
 
   private stopEvents(): void {

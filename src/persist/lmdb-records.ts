@@ -103,7 +103,8 @@ export class LmdbRecords implements RecordPersistence {
   }
 
   async durable(): Promise<void> {
-    await this.last;
+    // A failed write is reported once, through `failure` below, whichever path saw it.
+    await this.last.catch(() => undefined);
     if (this.durability === "flushed") await this.db.flushed;
     const failure = this.failure;
     if (failure !== undefined) {

@@ -136,11 +136,6 @@ export class RoutingTable {
     return out.sort((a, b) => (between(self, b.id, a.id) ? -1 : 1));
   }
 
-  /** The distinct finger peers, nearest first. */
-  get fingerList(): readonly Peer[] {
-    return this.fingerPeers;
-  }
-
   /** Whether the table holds `id` as predecessor, successor or finger (no allocation). */
   has(id: Id): boolean {
     return (

@@ -18,8 +18,6 @@ export const PEER_PROTOCOL_VERSION = 2;
 export const PEER_FRAME_HEADER_BYTES = 8;
 /** Largest payload a node accepts; bulk transfers are batched below it. */
 export const PEER_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
-/** Most fingers a splitNode reply hands the joiner. */
-export const MAX_FINGER_HINTS = 64;
 /** Largest number of entries in one storeReplicas batch. */
 export const PEER_MAX_BATCH_ENTRIES = 4096;
 export const PEER_MAX_SUCCESSORS = 32;
@@ -126,11 +124,7 @@ export const RPC = {
   splitNode: {
     t: 8,
     req: Empty,
-    /** `fingers`: the callee's distinct fingers, which are nearly the joiner's own. */
-    res: Type.Object({
-      sent: Type.Integer({ minimum: 0 }),
-      fingers: Type.Optional(Type.Array(Addr, { maxItems: MAX_FINGER_HINTS })),
-    }),
+    res: Type.Object({ sent: Type.Integer({ minimum: 0 }) }),
   },
   /** A leaving node (the caller) tells its neighbours whom to link to instead. */
   leaving: {

@@ -3,6 +3,7 @@
 // addresses peers learn from each other, and a busy port.
 
 import assert from "node:assert/strict";
+import { get as httpGet } from "node:http";
 import { connect, createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Value } from "@sinclair/typebox/value";
@@ -155,7 +156,10 @@ describe("admin endpoint on a three-node ring", () => {
     assert.ok(value("ringdht_record_bytes") > 0);
     assert.equal(value("ringdht_ready"), 1);
     assert.equal(value("ringdht_banned_groups"), 0);
-    assert.ok(value("ringdht_peer_connections", { direction: "outbound" }) >= 0);
+    const conns =
+      value("ringdht_peer_connections", { direction: "outbound" }) +
+      value("ringdht_peer_connections", { direction: "inbound" });
+    assert.ok(conns >= 1, "a node of a formed ring holds peer connections");
     assert.match(r.text, /# TYPE ringdht_repair_records_total counter/);
   });
 
@@ -179,6 +183,42 @@ describe("admin endpoint on a three-node ring", () => {
       } finally {
         n.chord.data.fresh = true;
       }
+    },
+  );
+
+  test(
+    "event streams are capped: the 17th gets 503, and a closed one frees its place",
+    PER_TEST,
+    async () => {
+      const n = nodes[1]!;
+      const open = (): Promise<{ code: number; close: () => void }> =>
+        new Promise((resolve, reject) => {
+          const req = httpGet(
+            { host: "127.0.0.1", port: n.httpAddress!.port, path: "/events" },
+            (res) => {
+              res.resume();
+              resolve({ code: res.statusCode ?? 0, close: () => req.destroy() });
+            },
+          );
+          req.on("error", reject);
+        });
+      const streams = [];
+      for (let i = 0; i < 16; i++) streams.push(await open());
+      // Control: the first sixteen were served as event streams.
+      assert.deepEqual(new Set(streams.map((s) => s.code)), new Set([200]));
+      const refused = await open();
+      assert.equal(refused.code, 503);
+      refused.close();
+      streams.pop()!.close();
+      let again = await open();
+      for (let i = 0; i < 50 && again.code !== 200; i++) {
+        again.close();
+        await new Promise((r) => setTimeout(r, 20));
+        again = await open();
+      }
+      assert.equal(again.code, 200, "a place freed by a closed stream is taken again");
+      for (const s of [...streams, again]) s.close();
+      assert.equal((await get(n, "/healthz")).code, 200);
     },
   );
 
