@@ -16,6 +16,24 @@ const SELF = peerAt("10.0.0.1:4000");
 const NEIGHBOUR = peerAt("10.0.0.2:4000");
 const NAMED = peerAt("10.0.0.3:4000");
 
+function newsFor(
+  table: RoutingTable,
+  transport: PeerTransport,
+  peerLeft: (p: Peer) => void,
+): NeighbourNews {
+  return new NeighbourNews(
+    {
+      log: silentLogger(),
+      table,
+      directory: new RingDirectory(16),
+      departures: new Departures(new ManualClock()),
+      transport,
+      peerLeft,
+    },
+    { rpcTimeoutMs: 100 },
+  );
+}
+
 /** Relays `left: [NAMED]` from a successor while NAMED's ping ends as `ping` says. */
 async function relay(ping: "ok" | PeerCallFailure): Promise<Peer[]> {
   const table = new RoutingTable(SELF, 3);
@@ -30,17 +48,7 @@ async function relay(ping: "ok" | PeerCallFailure): Promise<Peer[]> {
     serve: async () => {},
     close: async () => {},
   } as unknown as PeerTransport;
-  const news = new NeighbourNews(
-    {
-      log: silentLogger(),
-      table,
-      directory: new RingDirectory(16),
-      departures: new Departures(new ManualClock()),
-      transport,
-      peerLeft: (p) => dropped.push(p),
-    },
-    { rpcTimeoutMs: 100 },
-  );
+  const news = newsFor(table, transport, (p) => dropped.push(p));
   news.fromReply(NEIGHBOUR, { pred: null, succs: [NAMED.addr], left: [NAMED.addr] });
   await new Promise((r) => setImmediate(r));
   return dropped;
@@ -67,17 +75,7 @@ test("a leave relayed by a peer that is not a neighbour is ignored", async () =>
       throw new PeerCallError("timeout", "ping: timeout");
     },
   } as unknown as PeerTransport;
-  const news = new NeighbourNews(
-    {
-      log: silentLogger(),
-      table,
-      directory: new RingDirectory(16),
-      departures: new Departures(new ManualClock()),
-      transport,
-      peerLeft: () => assert.fail("dropped on a stranger's word"),
-    },
-    { rpcTimeoutMs: 100 },
-  );
+  const news = newsFor(table, transport, () => assert.fail("dropped on a stranger's word"));
   news.fromReply(NEIGHBOUR, { pred: null, succs: [], left: [NAMED.addr] });
   await new Promise((r) => setImmediate(r));
   assert.equal(pinged, 0);
