@@ -32,6 +32,8 @@ export interface AdmissionDeps {
   call: Caller;
   /** This node's own address, which its solutions are bound to. */
   self: () => string;
+  /** Unpredictable bytes for challenges (crypto's; the simulation's seeded ones replay). */
+  randomBytes?: (n: number) => Buffer;
 }
 
 export class Admission {
@@ -55,7 +57,7 @@ export class Admission {
 
   /** A fresh challenge for `addr` (replacing any earlier one). */
   issue(addr: string): { challenge: Buffer; bits: number } {
-    const challenge = randomBytes(POW_CHALLENGE_BYTES);
+    const challenge = (this.deps.randomBytes ?? randomBytes)(POW_CHALLENGE_BYTES);
     remember(this.challenges, addr, { challenge, until: this.deps.clock.now() + CHALLENGE_MS });
     this.stats.issued++;
     return { challenge, bits: this.bits };

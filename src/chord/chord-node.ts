@@ -57,6 +57,8 @@ export interface ChordDeps {
   log: Logger;
   /** Misbehaviour scoring: offences found by the protocol logic are reported here. */
   guard?: PeerGuard;
+  /** Unpredictable bytes (admission challenges); default crypto's. A simulation seeds them. */
+  randomBytes?: (n: number) => Buffer;
   /** Metrics hooks (peer calls, lookups, repair traffic). */
   observer?: NodeObserver;
   /** Where records are kept across restarts (`data_dir`); none: memory only. */
@@ -148,7 +150,12 @@ export class ChordNode {
     );
     const gate = this.gate;
     this.admission = new Admission(
-      { clock, call, self: () => table.self.addr },
+      {
+        clock,
+        call,
+        self: () => table.self.addr,
+        ...(deps.randomBytes === undefined ? {} : { randomBytes: deps.randomBytes }),
+      },
       opts.powBits,
       opts.rpcTimeoutMs,
     );

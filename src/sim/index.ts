@@ -12,5 +12,13 @@ export {
   type SimNetworkStats,
 } from "./network.js";
 export { PausableClock } from "./pausable-clock.js";
-export { forkRandom, pick, type Random, randomInt, seededRandom, shuffle } from "./random.js";
+export {
+  forkRandom,
+  pick,
+  type Random,
+  randomInt,
+  seededBytes,
+  seededRandom,
+  shuffle,
+} from "./random.js";
 export { type SimReply, SimTransport, type SimWire } from "./transport.js";

@@ -43,3 +43,8 @@ export function shuffle<T>(random: Random, items: T[]): T[] {
 export function forkRandom(random: Random): Random {
   return seededRandom(Math.floor(random() * 2 ** 32) | 0);
 }
+
+/** Bytes from a seeded source, for what a node would take from crypto (challenges). */
+export function seededBytes(random: Random): (n: number) => Buffer {
+  return (n) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
+}

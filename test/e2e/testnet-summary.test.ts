@@ -68,10 +68,9 @@ test("testnet: progress, a summary every second counting API requests, a final s
     if (/nodes in one ring/.test(line)) break;
   }
   assert.equal(apis.length, 4);
-  assert.ok(
-    errLines.some((l) => /^testnet: 4\/4 nodes joined after /.test(l)),
-    `plain progress lines without a terminal:\n${errLines.join("\n")}`,
-  );
+  // stderr and stdout are separate pipes: the last progress line may arrive after the ring line.
+  const allJoined = /^testnet: 4\/4 nodes joined after /;
+  if (!errLines.some((l) => allJoined.test(l))) await next(allJoined);
 
   // 10 PUTs and 10 GETs through the first node: the summaries count them.
   const client = await ApiClient.connect("127.0.0.1", apis[0]!);

@@ -12,7 +12,7 @@ import { silentLogger } from "../../src/log.js";
 import type { Offence, PeerHandlers, PeerTransport } from "../../src/ports.js";
 import { type Id, keyPosition } from "../../src/ring/id.js";
 import { hostOf } from "../../src/ring/ip-group.js";
-import { forkRandom } from "../../src/sim/index.js";
+import { forkRandom, seededBytes } from "../../src/sim/index.js";
 import { keyId } from "../../src/wire/key.js";
 import { SimRing } from "./sim-ring.js";
 
@@ -71,7 +71,13 @@ function spawnLiar(ring: SimRing, addr: string, via: ChordNode, lie: Lie) {
     close: () => transport.close(),
   };
   const node = new ChordNode(
-    { transport: lying, clock, random: forkRandom(ring.random), log: silentLogger() },
+    {
+      transport: lying,
+      clock,
+      random: forkRandom(ring.random),
+      randomBytes: seededBytes(forkRandom(ring.random)),
+      log: silentLogger(),
+    },
     ring.opts,
   );
   ring.nodes.push(node);

@@ -10,7 +10,7 @@ import { describe, test } from "node:test";
 import { ChordNode } from "../../src/chord/chord-node.js";
 import { silentLogger } from "../../src/log.js";
 import { keyPosition } from "../../src/ring/id.js";
-import { forkRandom } from "../../src/sim/index.js";
+import { forkRandom, seededBytes } from "../../src/sim/index.js";
 import type { WireRecord } from "../../src/wire/peer.js";
 import { SimRing } from "./sim-ring.js";
 
@@ -18,7 +18,13 @@ import { SimRing } from "./sim-ring.js";
 function restartAt(ring: SimRing, addr: string, records: { key: Buffer; rec: WireRecord }[]) {
   const { transport, clock } = ring.net.endpoint(addr);
   const node = new ChordNode(
-    { transport, clock, random: forkRandom(ring.random), log: silentLogger() },
+    {
+      transport,
+      clock,
+      random: forkRandom(ring.random),
+      randomBytes: seededBytes(forkRandom(ring.random)),
+      log: silentLogger(),
+    },
     ring.opts,
   );
   const kept = node.restore(records);

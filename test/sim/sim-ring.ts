@@ -12,6 +12,7 @@ import {
   ManualClock,
   type Random,
   SimNetwork,
+  seededBytes,
   seededRandom,
 } from "../../src/sim/index.js";
 
@@ -57,7 +58,14 @@ export class SimRing {
     // Each node runs on its own pausable view of the clock (SimNetwork.pause).
     const { transport, clock } = this.net.endpoint(addr);
     const node = new ChordNode(
-      { transport, clock, random: forkRandom(this.random), log: this.log, guard: this.guard },
+      {
+        transport,
+        clock,
+        random: forkRandom(this.random),
+        randomBytes: seededBytes(forkRandom(this.random)),
+        log: this.log,
+        guard: this.guard,
+      },
       this.opts,
     );
     this.nodes.push(node);
