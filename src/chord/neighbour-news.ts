@@ -89,9 +89,9 @@ export class NeighbourNews {
   }
 
   /**
-   * Tells the neighbours (successor list, predecessor), then the nodes just
-   * before us we know of (they may hold us in their successor lists) and the
-   * fingers, that we leave.
+   * Tells the neighbours (successor list, predecessor), then the r nodes just
+   * before us (they hold us in their successor lists) and the fingers, that we
+   * leave.
    */
   async tellLeave(): Promise<void> {
     const { table: t, directory, transport } = this.deps;
@@ -99,9 +99,22 @@ export class NeighbourNews {
       pred: t.predecessor?.addr ?? null,
       succs: t.successors.map((s) => s.addr),
     };
+    // The r nodes before us hold us in their successor lists: walk back along
+    // predecessors to find them (each answer names the next), else guess from the
+    // location cache.
     const before: Peer[] = [];
-    let at = t.self.id;
-    for (let i = 0; i < t.r; i++) {
+    let back = t.predecessor;
+    while (back !== undefined && before.length < t.r) {
+      const p: Peer = back;
+      if (p.id === t.self.id || before.some((b) => b.id === p.id)) break;
+      before.push(p);
+      const nb = await transport
+        .call(p.addr, "getNeighbours", {}, this.opts.rpcTimeoutMs)
+        .catch(() => undefined);
+      back = nb?.pred == null ? undefined : peerAt(nb.pred);
+    }
+    let at = before[before.length - 1]?.id ?? t.self.id;
+    while (before.length < t.r) {
       const p = directory.predecessorOf(at);
       if (p === undefined || p.id === t.self.id || before.some((b) => b.id === p.id)) break;
       before.push(p);
