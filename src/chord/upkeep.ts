@@ -9,7 +9,8 @@
 //   dead one is routed around at once, and the successor list keeps lookups right).
 // - A stabilize run that changed nothing calms the node; a ring change wakes
 //   it, and the slowed jobs run within their base periods.
-// - Lost peers are probed every checkPredecessorMs (only while there are any);
+// - Lost peers are probed every checkPredecessorMs, calm or not (only while there
+//   are any: a healed partition is found by these probes);
 //   stranded records are looked for every strandedScanMs.
 // - replica-sync runs only after a ring change, until every replica synced.
 
@@ -91,9 +92,11 @@ export class Upkeep {
       () => opts.strandedScanMs,
       () => parts.handoff.scan(),
     );
+    // Not slowed by calm: a healed partition is found by these probes, on either side of
+    // it, and both sides are calm by then. Nothing is probed while nothing is lost.
     const probeLost = job(
       "probe-lost",
-      () => calm.factor * opts.checkPredecessorMs,
+      () => opts.checkPredecessorMs,
       () => parts.unifier.probe(),
     );
     this.paced = [
@@ -101,7 +104,6 @@ export class Upkeep {
       [fingers, fingerBase],
       [checkPred, () => opts.checkPredecessorMs],
       [ae, () => opts.antiEntropyMs],
-      [probeLost, () => opts.checkPredecessorMs],
     ];
     this.jobs = [stabilize, fingers, checkPred, ae, probeLost, this.handoffJob];
   }
