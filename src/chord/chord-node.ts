@@ -24,7 +24,6 @@ import {
 } from "../ports.js";
 import { RingDirectory } from "../ring/directory.js";
 import type { Id } from "../ring/id.js";
-import { hostOf, ipGroup } from "../ring/ip-group.js";
 import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
 import type { RpcName, RpcReq, RpcRes, WireRecord } from "../wire/peer.js";
 import { Admission } from "./admission.js";
@@ -401,8 +400,7 @@ export class ChordNode {
     try {
       const res = await this.deps.transport.call(peer.addr, name, body, timeoutMs);
       this.gate.vouch(peer.addr);
-      // A departure is forgotten only when the peer calls us again (handlers.ts), not when it
-      // answers: a leaver still answers between its `leaving` notices and closing.
+      // No departure forgotten here: a leaver answers until it closes (handlers.ts forgets).
       this.observer.peerCall(name, "ok");
       if (name === "getNeighbours") this.news.fromReply(peer, res as RpcRes<"getNeighbours">);
       return res;
@@ -438,11 +436,7 @@ export class ChordNode {
 
   /** An IP was banned: its nodes leave the routing table and the location cache. */
   evict(ip: string): void {
-    const group = ipGroup(ip);
-    for (const p of this.table.knownPeers()) {
-      const host = hostOf(p.addr);
-      if (host === undefined || ipGroup(host) !== group) continue;
-      this.table.removePeer(p.id);
+    for (const p of this.gate.evict(ip)) {
       this.directory.remove(p.id);
       this.deps.log.warn({ peer: p.addr }, "banned peer dropped from the routing table");
     }

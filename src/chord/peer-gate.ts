@@ -135,6 +135,17 @@ export class PeerGate {
     return out;
   }
 
+  /** Drops the table's peers in the IP group of `ip` (just banned); returns them. */
+  evict(ip: string): Peer[] {
+    const group = ipGroup(ip);
+    const gone = this.deps.table.knownPeers().filter((p) => {
+      const host = this.parse(p.addr).ip;
+      return host !== undefined && ipGroup(host) === group;
+    });
+    for (const p of gone) this.deps.table.removePeer(p.id);
+    return gone;
+  }
+
   /** Whether one peer may enter the table (see filter). */
   accepts(p: Peer): boolean {
     return this.filter([p]).length === 1;

@@ -6,13 +6,11 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ChordNode } from "../../src/chord/chord-node.js";
+import type { ChordNode } from "../../src/chord/chord-node.js";
 import type { LookupStats } from "../../src/chord/lookup.js";
-import { silentLogger } from "../../src/log.js";
 import type { Offence, PeerHandlers, PeerTransport } from "../../src/ports.js";
 import { type Id, keyPosition } from "../../src/ring/id.js";
 import { hostOf } from "../../src/ring/ip-group.js";
-import { forkRandom, seededBytes } from "../../src/sim/index.js";
 import { keyId } from "../../src/wire/key.js";
 import { SimRing } from "./sim-ring.js";
 
@@ -63,25 +61,13 @@ const claimsAllConsistently: Lie = (ring, self, honest) => ({
 
 /** A ChordNode whose transport serves `lie` over its honest handlers. */
 function spawnLiar(ring: SimRing, addr: string, via: ChordNode, lie: Lie) {
-  const { transport, clock } = ring.net.endpoint(addr);
-  const lying: PeerTransport = {
+  const lying = (transport: PeerTransport): PeerTransport => ({
     address: transport.address,
     call: transport.call.bind(transport),
     serve: (handlers) => transport.serve({ ...handlers, ...lie(ring, addr, handlers) }),
     close: () => transport.close(),
-  };
-  const node = new ChordNode(
-    {
-      transport: lying,
-      clock,
-      random: forkRandom(ring.random),
-      randomBytes: seededBytes(forkRandom(ring.random)),
-      log: silentLogger(),
-    },
-    ring.opts,
-  );
-  ring.nodes.push(node);
-  return node.start([via.self.addr]);
+  });
+  return ring.create(addr, { wrap: lying, unguarded: true }).start([via.self.addr]);
 }
 
 interface Report {

@@ -7,28 +7,14 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ChordNode } from "../../src/chord/chord-node.js";
-import { silentLogger } from "../../src/log.js";
 import { keyPosition } from "../../src/ring/id.js";
-import { forkRandom, seededBytes } from "../../src/sim/index.js";
 import type { WireRecord } from "../../src/wire/peer.js";
 import { SimRing } from "./sim-ring.js";
 
 /** A node at `addr` over the ring's network, records restored before it starts. */
 function restartAt(ring: SimRing, addr: string, records: { key: Buffer; rec: WireRecord }[]) {
-  const { transport, clock } = ring.net.endpoint(addr);
-  const node = new ChordNode(
-    {
-      transport,
-      clock,
-      random: forkRandom(ring.random),
-      randomBytes: seededBytes(forkRandom(ring.random)),
-      log: silentLogger(),
-    },
-    ring.opts,
-  );
+  const node = ring.create(addr, { unguarded: true });
   const kept = node.restore(records);
-  ring.nodes.push(node);
   return { node, kept };
 }
 

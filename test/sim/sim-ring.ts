@@ -4,7 +4,7 @@
 import { ChordNode } from "../../src/chord/chord-node.js";
 import { CHORD_DEFAULTS, type ChordOptions } from "../../src/chord/options.js";
 import { silentLogger } from "../../src/log.js";
-import type { PeerGuard } from "../../src/ports.js";
+import type { PeerGuard, PeerTransport } from "../../src/ports.js";
 import { keyPosition } from "../../src/ring/id.js";
 import { betweenRightIncl } from "../../src/ring/interval.js";
 import {
@@ -55,21 +55,34 @@ export class SimRing {
 
   /** Like spawn(), at a given address (e.g. one whose node died). */
   spawnAt(addr: string, via?: ChordNode): { node: ChordNode; started: Promise<void> } {
+    const node = this.create(addr);
+    return { node, started: node.start(via === undefined ? [] : [via.self.addr]) };
+  }
+
+  /**
+   * A node at `addr`, not started. `wrap` may stand between it and the network (a
+   * liar's transport); `unguarded`: its misbehaviour reports go nowhere.
+   */
+  create(
+    addr: string,
+    o: { wrap?: (t: PeerTransport) => PeerTransport; unguarded?: boolean } = {},
+  ): ChordNode {
     // Each node runs on its own pausable view of the clock (SimNetwork.pause).
     const { transport, clock } = this.net.endpoint(addr);
+    const guard = o.unguarded === true ? undefined : this.guard;
     const node = new ChordNode(
       {
-        transport,
+        transport: o.wrap?.(transport) ?? transport,
         clock,
         random: forkRandom(this.random),
         randomBytes: seededBytes(forkRandom(this.random)),
         log: this.log,
-        guard: this.guard,
+        ...(guard === undefined ? {} : { guard }),
       },
       this.opts,
     );
     this.nodes.push(node);
-    return { node, started: node.start(via === undefined ? [] : [via.self.addr]) };
+    return node;
   }
 
   /** Grows the ring to `n` nodes in doubling waves, each joining through random live members. */
