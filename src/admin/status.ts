@@ -75,6 +75,7 @@ export const NodeStatus = Type.Object({
   ring: Type.Object({
     estimatedSize: Type.Integer({ description: "from the spacing of the successor list" }),
     fingerPasses: Type.Integer(),
+    upkeepPace: Type.Integer({ minimum: 1 }),
     lostPeers: Type.Integer(),
     lookups: Type.Integer(),
     meanLookupHops: Type.Number(),
@@ -218,6 +219,7 @@ export function nodeStatus(chord: ChordNode, ctx: StatusContext): NodeStatus {
         t.successors.map((p) => p.id),
       ),
       fingerPasses: chord.upkeepView.fingerPasses,
+      upkeepPace: chord.upkeepView.pace,
       lostPeers: chord.upkeepView.lostPeers,
       lookups: lookups.lookups,
       meanLookupHops:

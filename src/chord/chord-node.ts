@@ -162,7 +162,7 @@ export class ChordNode {
     this.lookups = new Lookups({ clock, log, table, directory, call, guard: deps.guard }, opts);
     this.stats = this.lookups.stats;
     this.ae = new AntiEntropy({ clock, log, table, call, data }, opts);
-    this.handoff = new Handoff({ clock, log, table, data, ae: this.ae, lookup }, opts);
+    this.handoff = new Handoff({ clock, log, table, directory, data, ae: this.ae, lookup }, opts);
     this.entry = new EntryPath(
       {
         clock,
@@ -268,7 +268,7 @@ export class ChordNode {
         resolve: (pos, hops) => this.lookups.step(pos, hops),
         serves: this.serves,
         report: (from, o, detail) => this.report(from, o, detail),
-        wake: () => this.upkeep.calm.wake(),
+        wake: () => this.upkeep.successorNews(),
         left: (p) => this.peerLeft(p),
         heard: (addr) => this.departures.forget(addr),
         http: () => this.news.advertised,
@@ -315,14 +315,17 @@ export class ChordNode {
     return this.opts;
   }
 
-  /** Upkeep facts for the admin status: predecessor confirmed, lost peers, finger passes, cut off. */
+  /** Upkeep facts for the admin status: predecessor confirmed, lost peers, finger passes, cut off, pace. */
   get upkeepView(): {
+    /** How many times slower than its base periods upkeep runs now (1: the ring around it changes). */
+    pace: number;
     predecessorConfirmed: boolean;
     lostPeers: number;
     fingerPasses: number;
     cutOff: boolean;
   } {
     return {
+      pace: this.upkeep.calm.factor,
       predecessorConfirmed: this.stabilizer.predConfirmed,
       lostPeers: this.unifier.lostCount,
       fingerPasses: this.stabilizer.fingerPasses,

@@ -4,7 +4,8 @@
 // an owner confirmed by anti-entropy within `CONFIRM_WINDOW_ROUNDS` rounds
 // (an owner syncs each replica once per `replication` anti-entropy periods,
 // on average) that this node replicates its range, and did so after the ring
-// around this node last changed. Any other record is checked with GetNode:
+// around this node last changed, and no node this node knows of lies between
+// the record and that owner. Any other record is checked with GetNode:
 // one lookup covers every record up to the owner found. If this node is not
 // among the record's first `replication` holders, the record is pushed to
 // those holders (newest wins there) and dropped here only once a majority of
@@ -16,6 +17,7 @@
 
 import type { Logger } from "../log.js";
 import type { Clock } from "../ports.js";
+import type { RingDirectory } from "../ring/directory.js";
 import type { Id } from "../ring/id.js";
 import { between, betweenRightIncl } from "../ring/interval.js";
 import type { Peer, RoutingTable } from "../ring/routing-table.js";
@@ -33,6 +35,8 @@ export interface HandoffDeps {
   clock: Clock;
   log: Logger;
   table: RoutingTable;
+  /** Nodes this node has heard of: one inside a confirmed range shows the confirmation out of date. */
+  directory: RingDirectory;
   data: DataPlane;
   ae: AntiEntropy;
   lookup: (pos: Id) => Promise<Lookup>;
@@ -121,7 +125,7 @@ export class Handoff {
 
   /** Records outside our own range that no owner confirmed recently, clockwise from us. */
   private unconfirmed(predId: Id): [KeyId, ChordRecord][] {
-    const { table, data, ae, clock } = this.deps;
+    const { table, data, ae, clock, directory } = this.deps;
     const self = table.self.id;
     const window = CONFIRM_WINDOW_ROUNDS * this.opts.antiEntropyMs * this.opts.replication;
     const since = Math.max(clock.now() - window, this.changedAt);
@@ -129,7 +133,12 @@ export class Handoff {
     const covered = (rec: ChordRecord) =>
       betweenRightIncl(predId, rec.pos, self) ||
       ranges.some(
-        ([hi, c]) => rec.replication >= c.minReplication && betweenRightIncl(c.lo, rec.pos, hi),
+        ([hi, c]) =>
+          rec.replication >= c.minReplication &&
+          betweenRightIncl(c.lo, rec.pos, hi) &&
+          // A node known in [pos, hi) owns pos, not hi: the owner confirmed its range
+          // with a view from before it learned of that node (a partition merging).
+          directory.countIn(rec.pos, hi) === 0,
       );
     return data
       .live()

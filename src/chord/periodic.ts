@@ -9,7 +9,8 @@ export class PeriodicJob {
   private timer: TimerHandle | undefined;
   private stopped = true;
   private running = false;
-  private again = false;
+  /** Set by a trigger during a run: the next run is due this many ms after it ends. */
+  private againMs: number | undefined;
   private dueAt = 0;
 
   constructor(
@@ -32,14 +33,14 @@ export class PeriodicJob {
   }
 
   /**
-   * Runs within `ms` (default: as soon as possible; after the current run, if one
-   * is under way). A run already due sooner is not postponed, so a stream of
+   * Runs within `ms` (default: as soon as possible; `ms` after the current run,
+   * if one is under way). A run already due sooner is not postponed, so a stream of
    * triggers cannot starve the job.
    */
   trigger(ms = 0): void {
     if (this.stopped) return;
     if (this.running) {
-      this.again = true;
+      this.againMs = Math.min(this.againMs ?? ms, ms);
       return;
     }
     const at = this.deps.clock.now() + ms;
@@ -51,8 +52,8 @@ export class PeriodicJob {
 
   private arm(): void {
     if (this.stopped) return;
-    const delay = this.again ? 0 : this.intervalMs() * (0.5 + this.deps.random());
-    this.again = false;
+    const delay = this.againMs ?? this.intervalMs() * (0.5 + this.deps.random());
+    this.againMs = undefined;
     this.dueAt = this.deps.clock.now() + delay;
     this.timer = this.deps.clock.setTimeout(() => void this.tick(), delay);
   }

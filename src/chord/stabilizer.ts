@@ -7,8 +7,8 @@
 //   ping the predecessor every checkPredecessorMs.
 // Rectify adopts a notifier that lies closer, or any once the predecessor is dead.
 // Every change of the replica set or of the owned range is reported upwards
-// (anti-entropy syncs at once), and a node gone from the successor list is
-// told to the predecessor, whose list loses it too.
+// (anti-entropy syncs at once), and every change of the successor list is
+// told to the predecessor, whose list changes too.
 
 import type { Logger } from "../log.js";
 import type { RingDirectory } from "../ring/directory.js";
@@ -135,7 +135,6 @@ export class Stabilizer {
     const replicas = () => t.successors.map((p) => p.id).join();
     const before = t.successor().id;
     const replicasBefore = replicas();
-    const listBefore = t.successors;
     const admitted = this.deps.gate.filter(list);
     if (admitted.length === 0) return;
     t.setSuccessors(admitted);
@@ -144,26 +143,16 @@ export class Stabilizer {
     if (after.id !== before) this.deps.log.info({ successor: after.addr }, "successor changed");
     if (replicas() !== replicasBefore) {
       this.deps.onReplicasChanged();
-      if (this.lostFrom(listBefore)) this.pokePredecessor();
+      this.pokePredecessor();
     }
   }
 
-  /** Whether a node of `old` that still lies within the list's reach is gone from it. */
-  private lostFrom(old: readonly Peer[]): boolean {
-    const t = this.deps.table;
-    const now = new Set(t.successors.map((p) => p.id));
-    const last = t.successors[t.successors.length - 1];
-    if (last === undefined) return old.length > 0;
-    const reach = distance(t.self.id, last.id);
-    return old.some((p) => !now.has(p.id) && distance(t.self.id, p.id) < reach);
-  }
-
   /**
-   * A node left our successor list (it failed or left): so will it leave our
-   * predecessor's, at its next stabilize. Telling it (newSuccessor from its own
-   * successor) makes it stabilize within its base period even while calm, so a
-   * failure reaches the whole replica set in r short steps rather than r calm
-   * ones. A list that only gained a node (a join) is left to stabilization.
+   * Our successor list changed (a node failed, left or joined within its reach):
+   * so will our predecessor's, at its next stabilize. Telling it (newSuccessor
+   * from its own successor) makes it stabilize at once even while calm, so a
+   * change reaches the whole replica set in r short steps rather than r calm
+   * ones (a healed partition changes every list, and its copies wait on them).
    */
   private pokePredecessor(): void {
     const pred = this.deps.table.predecessor;

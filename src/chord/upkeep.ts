@@ -11,7 +11,8 @@
 //   it, and the slowed jobs run within their base periods.
 // - Lost peers are probed every checkPredecessorMs, calm or not (only while there
 //   are any: a healed partition is found by these probes);
-//   stranded records are looked for every strandedScanMs.
+//   stranded records are looked for every strandedScanMs, and again within
+//   antiEntropyMs while a scan still finds some or the ring changed during it.
 // - replica-sync runs only after a ring change, until every replica synced.
 
 import type { Logger } from "../log.js";
@@ -25,6 +26,8 @@ import { PeriodicJob } from "./periodic.js";
 import type { Stabilizer } from "./stabilizer.js";
 import type { Unifier } from "./unify.js";
 
+/** How soon a node stabilizes after its successor said its list changed (changes in a row share one run). */
+const SUCCESSOR_NEWS_MS = 50;
 /** Fingers are fixed this many times less often after the first whole pass. */
 const SETTLED_FINGER_SLOWDOWN = 8;
 
@@ -40,6 +43,7 @@ export class Upkeep {
   readonly calm: Calm;
   readonly syncJob: PeriodicJob;
   readonly handoffJob: PeriodicJob;
+  private readonly stabilizeJob: PeriodicJob;
   /** The jobs the calm factor slows, with their base periods. */
   private readonly paced: [PeriodicJob, () => number][];
   private readonly jobs: PeriodicJob[];
@@ -90,7 +94,16 @@ export class Upkeep {
     this.handoffJob = job(
       "handoff",
       () => opts.strandedScanMs,
-      () => parts.handoff.scan(),
+      async () => {
+        const changes = this.changes;
+        const before = parts.handoff.handedOff;
+        await parts.handoff.scan();
+        // A ring that just changed (a partition healed, nodes crashed) may leave
+        // records that this scan's views did not yet place: look again soon while
+        // scans still find some, or the ring changed under this one.
+        if (parts.handoff.handedOff > before || this.changes !== changes)
+          this.handoffJob.trigger(opts.antiEntropyMs);
+      },
     );
     // Not slowed by calm: a healed partition is found by these probes, on either side of
     // it, and both sides are calm by then. Nothing is probed while nothing is lost.
@@ -99,6 +112,7 @@ export class Upkeep {
       () => opts.checkPredecessorMs,
       () => parts.unifier.probe(),
     );
+    this.stabilizeJob = stabilize;
     this.paced = [
       [stabilize, () => opts.stabilizeMs],
       [fingers, fingerBase],
@@ -129,7 +143,18 @@ export class Upkeep {
     this.calm.wake();
     this.syncJob.start();
     this.syncJob.trigger(parts.data.fresh ? opts.antiEntropyMs / 4 : 0);
-    this.handoffJob.trigger(opts.antiEntropyMs * 2);
+    this.handoffJob.trigger(opts.antiEntropyMs);
+  }
+
+  /**
+   * Our successor's list changed (it told us): wake, and stabilize within
+   * SUCCESSOR_NEWS_MS, so a change reaches the r nodes before it in r short
+   * steps (a partition that heals changes every list; calm, each step would
+   * take up to MAX_CALM stabilize periods).
+   */
+  successorNews(): void {
+    this.calm.wake();
+    this.stabilizeJob.trigger(Math.min(SUCCESSOR_NEWS_MS, this.opts.stabilizeMs));
   }
 
   /** Syncs every replica; a node catching up is fresh again once all syncs succeeded. */
