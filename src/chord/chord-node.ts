@@ -162,7 +162,19 @@ export class ChordNode {
     this.lookups = new Lookups({ clock, log, table, directory, call, guard: deps.guard }, opts);
     this.stats = this.lookups.stats;
     this.ae = new AntiEntropy({ clock, log, table, call, data }, opts);
-    this.handoff = new Handoff({ clock, log, table, directory, data, ae: this.ae, lookup }, opts);
+    this.handoff = new Handoff(
+      {
+        clock,
+        log,
+        table,
+        directory,
+        data,
+        ae: this.ae,
+        lookup,
+        ping: (p) => this.call(p, "ping", {}, opts.rpcTimeoutMs),
+      },
+      opts,
+    );
     this.entry = new EntryPath(
       {
         clock,

@@ -7,9 +7,12 @@
 // around this node last changed, and no node this node knows of lies between
 // the record and that owner. Any other record is checked with GetNode:
 // one lookup covers every record up to the owner found. If this node is not
-// among the record's first `replication` holders, the record is pushed to
-// those holders (newest wins there) and dropped here only once a majority of
-// them took it (none refused it), as a write would be. Records whose range is
+// among the record's first `replication` holders, and each of those answers a
+// ping (a crashed node still in the owner's list would push this node out of
+// them while it is in fact a holder), the record is pushed to
+// those holders (newest wins there) and dropped here only once every one of
+// them took it (a holder that fails shows the list out of date: a crashed
+// node still in it may have pushed this node out of the first `replication`). Records whose range is
 // too far from this node for its holders to take them from here
 // (chord/record-rules.ts), and any a holder refused, go to the owner as
 // InsertValue instead, one by one, and each is dropped once the owner reports
@@ -26,7 +29,6 @@ import type { AntiEntropy } from "./anti-entropy.js";
 import type { ChordRecord, DataPlane } from "./data-plane.js";
 import type { Lookup } from "./entry.js";
 import type { ChordOptions } from "./options.js";
-import { majority } from "./quorum.js";
 
 /** How many anti-entropy rounds over a whole replica set a confirmation stays valid. */
 const CONFIRM_WINDOW_ROUNDS = 2;
@@ -40,6 +42,8 @@ export interface HandoffDeps {
   data: DataPlane;
   ae: AntiEntropy;
   lookup: (pos: Id) => Promise<Lookup>;
+  /** Resolves when the peer answers a ping; a failure also drops it from the routing table. */
+  ping: (peer: Peer) => Promise<unknown>;
 }
 
 export class Handoff {
@@ -70,6 +74,11 @@ export class Handoff {
         ([, rec]) => !holders.slice(0, rec.replication).some((p) => p.id === table.self.id),
       );
       if (stranded.length === 0 || found.node.id === table.self.id) continue;
+      // The holders that rank before this node must all be alive: a crashed node
+      // still in the owner's list (its stabilize has not dropped it yet) pushes
+      // this node past the first `replication`, while it is in fact a holder.
+      const copies = Math.max(...stranded.map(([, rec]) => rec.replication));
+      if (!(await this.allAlive(holders.slice(0, copies)))) continue;
       const rank = data.rules.ranks();
       const near = stranded.filter(([, rec]) => data.rules.near(table.self.id, rec.pos, rank));
       const far = stranded.filter(([, rec]) => !data.rules.near(table.self.id, rec.pos, rank));
@@ -81,8 +90,8 @@ export class Handoff {
   }
 
   /**
-   * Pushes records to their holders; drops them here once a majority took them
-   * all. Returns whether any holder refused some (record-rules.ts).
+   * Pushes records to their holders; drops them here once every holder took
+   * them all. Returns whether any holder refused some (record-rules.ts).
    */
   private async pushNear(
     stranded: [KeyId, ChordRecord][],
@@ -101,7 +110,10 @@ export class Handoff {
       ),
     );
     if (refused.some((n) => n !== undefined && n > 0)) return true;
-    if (refused.filter((n) => n === 0).length < majority(to.length)) return false;
+    // Every holder must take them: one that fails shows the holder list out of
+    // date (a crashed node still in the owner's list), and without it this node
+    // may be one of the record's true holders after all.
+    if (refused.some((n) => n === undefined)) return false;
     data.drop(stranded);
     this.handedOff += stranded.length;
     log.info(
@@ -109,6 +121,18 @@ export class Handoff {
       "handed stranded records to their replica set",
     );
     return false;
+  }
+
+  private async allAlive(peers: readonly Peer[]): Promise<boolean> {
+    const alive = await Promise.all(
+      peers.map((p) =>
+        this.deps.ping(p).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    return alive.every(Boolean);
   }
 
   /** Writes records through their owner as InsertValue; drops those it stored. */
