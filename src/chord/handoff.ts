@@ -1,18 +1,20 @@
 // Stranded records: a node hands records it does not serve to their owner.
-// Policy (run a few seconds after the ring around this node last changed, and
-// every `strandedScanMs`): a record is served here when this node owns it, or
-// an owner confirmed by anti-entropy within `CONFIRM_WINDOW_ROUNDS` rounds
-// (an owner syncs each replica once per `replication` anti-entropy periods,
-// on average) that this node replicates its range, and did so after the ring
-// around this node last changed, and no node this node knows of lies between
-// the record and that owner. Any other record is checked with GetNode:
-// one lookup covers every record up to the owner found. If this node is not
-// among the record's first `replication` holders, and each of those answers a
-// ping (a crashed node still in the owner's list would push this node out of
-// them while it is in fact a holder), the record is pushed to
-// those holders (newest wins there) and dropped here only once every one of
-// them took it (a holder that fails shows the list out of date: a crashed
-// node still in it may have pushed this node out of the first `replication`). Records whose range is
+// Policy (1 s after the ring around this node changed, again while scans move
+// records, and every `strandedScanMs`): a record is served here when this node
+// owns it, or an owner confirmed by anti-entropy within
+// `CONFIRM_WINDOW_ROUNDS` rounds (an owner syncs each replica once per
+// `replication` anti-entropy periods, on average) that this node replicates
+// its range, did so after the ring around this node last changed, and no node
+// this node knows of lies between the record and that owner. Any other record
+// is checked with GetNode: one lookup covers every record up to the owner
+// found. The record is stranded only when three things agree:
+// - this node is not among its first `replication` holders by the lookup;
+// - nor within `replication` nodes of it by its own view (a lookup through a
+//   ring in flux can name a wrong owner);
+// - each of those holders answers a ping (a crashed node still in the owner's
+//   list would push this node out of them while it is in fact a holder).
+// A stranded record is pushed to those holders (newest wins there) and
+// dropped here only once every one of them took it. Records whose range is
 // too far from this node for its holders to take them from here
 // (chord/record-rules.ts), and any a holder refused, go to the owner as
 // InsertValue instead, one by one, and each is dropped once the owner reports
@@ -70,8 +72,15 @@ export class Handoff {
       );
       pending = pending.filter(([, rec]) => !this.sameOwner(first.pos, rec.pos, found.node.id));
       const holders = [found.node, ...found.succs];
+      // Stranded by the lookup's answer and by this node's own view: at least
+      // `replication` nodes it knows of lie between the record and itself. A
+      // lookup through a ring in flux (lost messages, a crash, a restart) can
+      // name a wrong owner; this node's own neighbours then still show it a holder.
+      const rank = data.rules.ranks();
       const stranded = segment.filter(
-        ([, rec]) => !holders.slice(0, rec.replication).some((p) => p.id === table.self.id),
+        ([, rec]) =>
+          !holders.slice(0, rec.replication).some((p) => p.id === table.self.id) &&
+          rank(table.self.id, rec.pos) >= rec.replication,
       );
       if (stranded.length === 0 || found.node.id === table.self.id) continue;
       // The holders that rank before this node must all be alive: a crashed node
@@ -79,7 +88,6 @@ export class Handoff {
       // this node past the first `replication`, while it is in fact a holder.
       const copies = Math.max(...stranded.map(([, rec]) => rec.replication));
       if (!(await this.allAlive(holders.slice(0, copies)))) continue;
-      const rank = data.rules.ranks();
       const near = stranded.filter(([, rec]) => data.rules.near(table.self.id, rec.pos, rank));
       const far = stranded.filter(([, rec]) => !data.rules.near(table.self.id, rec.pos, rank));
       // Records a holder refused (its view puts us out of position) go through the owner too.
