@@ -7,7 +7,11 @@ import { describe, test } from "node:test";
 import { countByKind, type Violation } from "./checker.js";
 import { DEFAULT_SCENARIO, replayCommand, runScenario } from "./scenario.js";
 
-const SEEDS = [1, 2, 3, 4, 5, 6];
+/**
+ * 5182: found by the soak; a true owner handed its records off on a lookup
+ * answered through a ring in flux (29 % message loss), and a read found nothing.
+ */
+const SEEDS = [1, 2, 3, 4, 5, 6, 5182];
 /** Violations shown in a failure message; the replay prints them all. */
 const SHOWN = 8;
 
