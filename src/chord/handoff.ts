@@ -2,8 +2,8 @@
 // Policy (1 s after the ring around this node changed, again while scans move
 // records, and every `strandedScanMs`): a record is served here when this node
 // owns it, or an owner confirmed by anti-entropy within
-// `CONFIRM_WINDOW_ROUNDS` rounds (an owner syncs each replica once per
-// `replication` anti-entropy periods, on average) that this node replicates
+// `CONFIRM_WINDOW_ROUNDS` rounds at the calmest cadence (an owner syncs each
+// replica once per `replication` anti-entropy periods, on average) that this node replicates
 // its range, did so after the ring around this node last changed, and no node
 // this node knows of lies between the record and that owner. Any other record
 // is checked with GetNode: one lookup covers every record up to the owner
@@ -28,6 +28,7 @@ import { between, betweenRightIncl } from "../ring/interval.js";
 import type { Peer, RoutingTable } from "../ring/routing-table.js";
 import type { KeyId } from "../store/store.js";
 import type { AntiEntropy } from "./anti-entropy.js";
+import { AE_MAX_CALM } from "./calm.js";
 import type { ChordRecord, DataPlane } from "./data-plane.js";
 import type { Lookup } from "./entry.js";
 import type { ChordOptions } from "./options.js";
@@ -159,7 +160,11 @@ export class Handoff {
   private unconfirmed(predId: Id): [KeyId, ChordRecord][] {
     const { table, data, ae, clock, directory } = this.deps;
     const self = table.self.id;
-    const window = CONFIRM_WINDOW_ROUNDS * this.opts.antiEntropyMs * this.opts.replication;
+    // At the calmest cadence an owner reaches each replica about once per
+    // AE_MAX_CALM x antiEntropyMs x replication: a shorter window let an idle
+    // ring's confirmations lapse, and every scan looked its records up again.
+    const window =
+      CONFIRM_WINDOW_ROUNDS * AE_MAX_CALM * this.opts.antiEntropyMs * this.opts.replication;
     const since = Math.max(clock.now() - window, this.changedAt);
     const ranges = [...ae.confirmed.entries()].filter(([, c]) => c.at >= since);
     const covered = (rec: ChordRecord) =>
