@@ -9,8 +9,8 @@
 // is checked with GetNode: one lookup covers every record up to the owner
 // found. The record is stranded only when three things agree:
 // - this node is not among its first `replication` holders by the lookup;
-// - nor within `replication` nodes of it by its own view (a lookup through a
-//   ring in flux can name a wrong owner);
+// - those holders all lie between the record and this node (a lookup through
+//   a ring in flux can name a wrong owner, even one past this node);
 // - each of those holders answers a ping (a crashed node still in the owner's
 //   list would push this node out of them while it is in fact a holder).
 // A stranded record is pushed to those holders (newest wins there) and
@@ -73,22 +73,23 @@ export class Handoff {
       );
       pending = pending.filter(([, rec]) => !this.sameOwner(first.pos, rec.pos, found.node.id));
       const holders = [found.node, ...found.succs];
-      // Stranded by the lookup's answer and by this node's own view: at least
-      // `replication` nodes it knows of lie between the record and itself. A
-      // lookup through a ring in flux (lost messages, a crash, a restart) can
-      // name a wrong owner; this node's own neighbours then still show it a holder.
-      const rank = data.rules.ranks();
-      const stranded = segment.filter(
-        ([, rec]) =>
-          !holders.slice(0, rec.replication).some((p) => p.id === table.self.id) &&
-          rank(table.self.id, rec.pos) >= rec.replication,
-      );
+      // Stranded only when the lookup's first `replication` holders all lie
+      // between the record and this node: a lookup through a ring in flux (lost
+      // messages, a crash, a restart) can name a wrong owner, even one past this
+      // node, which is then the record's true holder.
+      const self = table.self.id;
+      const ahead = (p: Peer, pos: Id) => p.id === pos || between(pos, p.id, self);
+      const stranded = segment.filter(([, rec]) => {
+        const first = holders.slice(0, rec.replication);
+        return !first.some((p) => p.id === self) && first.every((p) => ahead(p, rec.pos));
+      });
       if (stranded.length === 0 || found.node.id === table.self.id) continue;
       // The holders that rank before this node must all be alive: a crashed node
       // still in the owner's list (its stabilize has not dropped it yet) pushes
       // this node past the first `replication`, while it is in fact a holder.
       const copies = Math.max(...stranded.map(([, rec]) => rec.replication));
       if (!(await this.allAlive(holders.slice(0, copies)))) continue;
+      const rank = data.rules.ranks();
       const near = stranded.filter(([, rec]) => data.rules.near(table.self.id, rec.pos, rank));
       const far = stranded.filter(([, rec]) => !data.rules.near(table.self.id, rec.pos, rank));
       // Records a holder refused (its view puts us out of position) go through the owner too.

@@ -228,10 +228,11 @@ describe("durability on the default settings", () => {
     await putAll(ring, keys, (k) => k.toString(), members);
     await ring.settle(Promise.all(joins.map((j) => j.started)), 60_000);
     assert.ok((await ring.converge(30_000)) >= 0);
-    // Confirmations of the old, wider ranges lapse after 3 rounds of anti-entropy over
-    // the replica set; the next scan then hands the records over.
+    // Confirmations of the old, wider ranges lapse after 2 rounds of anti-entropy over
+    // the replica set at the calmest cadence (chord/handoff.ts); the next scan then
+    // hands the records over.
     await ring.clock.advance(
-      3 * DEFAULTS.antiEntropyMs * DEFAULTS.replication + 2 * DEFAULTS.strandedScanMs,
+      2 * AE_MAX_CALM * DEFAULTS.antiEntropyMs * DEFAULTS.replication + 2 * DEFAULTS.strandedScanMs,
     );
     assert.equal(
       underReplicated(ring, keys, (k) => k.toString()),

@@ -37,16 +37,14 @@ describe("upkeep budget", () => {
     assert.ok((await ring.converge(120_000)) >= 0, "ring did not converge");
     const keys = Array.from({ length: 640 }, (_, i) => Buffer.from(`idle ${i}`.padEnd(32, ".")));
     for (let i = 0; i < keys.length; i += 64) {
-      const batch = keys
-        .slice(i, i + 64)
-        .map((key, j) =>
-          ring.live[j % ring.live.length]!.put({
-            key,
-            value: Buffer.from("v"),
-            ttl: 0,
-            replication: 0,
-          }),
-        );
+      const batch = keys.slice(i, i + 64).map((key, j) =>
+        ring.live[j % ring.live.length]!.put({
+          key,
+          value: Buffer.from("v"),
+          ttl: 0,
+          replication: 0,
+        }),
+      );
       await ring.settle(Promise.all(batch), 60_000);
     }
     await ring.clock.advance(120_000);
