@@ -81,7 +81,13 @@ export class Handoff {
       const ahead = (p: Peer, pos: Id) => p.id === pos || between(pos, p.id, self);
       const stranded = segment.filter(([, rec]) => {
         const first = holders.slice(0, rec.replication);
-        return !first.some((p) => p.id === self) && first.every((p) => ahead(p, rec.pos));
+        // A list shorter than the record's copies (cut off by a resolver, or a ring
+        // smaller than that) proves nothing about the holders it leaves out.
+        return (
+          first.length === rec.replication &&
+          !first.some((p) => p.id === self) &&
+          first.every((p) => ahead(p, rec.pos))
+        );
       });
       if (stranded.length === 0 || found.node.id === table.self.id) continue;
       // The holders that rank before this node must all be alive: a crashed node

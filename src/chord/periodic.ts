@@ -52,7 +52,17 @@ export class PeriodicJob {
 
   private arm(): void {
     if (this.stopped) return;
-    const delay = this.againMs ?? this.intervalMs() * (0.5 + this.deps.random());
+    // A trigger during the run asks for `againMs`, but never later than the
+    // job's own (jittered) interval.
+    const again = this.againMs;
+    const soonest = this.intervalMs() * 0.5;
+    const delay =
+      again !== undefined && again <= soonest
+        ? again
+        : Math.min(
+            again ?? Number.POSITIVE_INFINITY,
+            this.intervalMs() * (0.5 + this.deps.random()),
+          );
     this.againMs = undefined;
     this.dueAt = this.deps.clock.now() + delay;
     this.timer = this.deps.clock.setTimeout(() => void this.tick(), delay);

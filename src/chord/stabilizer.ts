@@ -133,6 +133,13 @@ export class Stabilizer {
   setSuccessors(list: readonly Peer[]): void {
     const t = this.deps.table;
     const replicas = () => t.successors.map((p) => p.id).join();
+    // Our predecessor's list is us and our first r - 1: a change past them is invisible to it.
+    const copied = () =>
+      t.successors
+        .slice(0, this.opts.successorListLength - 1)
+        .map((p) => p.id)
+        .join();
+    const copiedBefore = copied();
     const before = t.successor().id;
     const replicasBefore = replicas();
     const admitted = this.deps.gate.filter(list);
@@ -143,13 +150,13 @@ export class Stabilizer {
     if (after.id !== before) this.deps.log.info({ successor: after.addr }, "successor changed");
     if (replicas() !== replicasBefore) {
       this.deps.onReplicasChanged();
-      this.pokePredecessor();
+      if (copied() !== copiedBefore) this.pokePredecessor();
     }
   }
 
   /**
-   * Our successor list changed (a node failed, left or joined within its reach):
-   * so will our predecessor's, at its next stabilize. Telling it (newSuccessor
+   * The part of our successor list that our predecessor copies changed (a node
+   * failed, left or joined within its reach): so will its list, at its next stabilize. Telling it (newSuccessor
    * from its own successor) makes it stabilize at once even while calm, so a
    * change reaches the whole replica set in r short steps rather than r calm
    * ones (a healed partition changes every list, and its copies wait on them).

@@ -28,6 +28,8 @@ import type { Unifier } from "./unify.js";
 
 /** How soon a node stabilizes after its successor said its list changed (changes in a row share one run). */
 const SUCCESSOR_NEWS_MS = 50;
+/** Quick stranded-record rescans after one ring change; then the scan is back to strandedScanMs. */
+const RESCANS = 8;
 /** Fingers are fixed this many times less often after the first whole pass. */
 const SETTLED_FINGER_SLOWDOWN = 8;
 
@@ -49,6 +51,10 @@ export class Upkeep {
   private readonly jobs: PeriodicJob[];
   /** Ring changes seen, so a sync that started before the latest one does not end the retries. */
   private changes = 0;
+  /** When the last stabilize asked for by successor news is due. */
+  private newsAt = Number.NEGATIVE_INFINITY;
+  /** Stranded-record scans re-run since the last ring change (capped: RESCANS). */
+  private rescans = 0;
 
   constructor(
     private readonly deps: { clock: Clock; random: () => number; log: Logger },
@@ -101,8 +107,9 @@ export class Upkeep {
         // A ring that just changed (a partition healed, nodes crashed) may leave
         // records that this scan's views did not yet place: look again soon while
         // scans still find some, or the ring changed under this one.
-        if (parts.handoff.handedOff > before || this.changes !== changes)
-          this.handoffJob.trigger(opts.antiEntropyMs);
+        if (this.changes !== changes) this.rescans = 0;
+        const moved = parts.handoff.handedOff > before || this.changes !== changes;
+        if (moved && this.rescans++ < RESCANS) this.handoffJob.trigger(opts.antiEntropyMs);
       },
     );
     // Not slowed by calm: a healed partition is found by these probes, on either side of
@@ -139,6 +146,7 @@ export class Upkeep {
   ringChanged(): void {
     const { opts, parts } = this;
     this.changes++;
+    this.rescans = 0;
     parts.handoff.changedAt = this.deps.clock.now();
     this.calm.wake();
     this.syncJob.start();
@@ -154,7 +162,14 @@ export class Upkeep {
    */
   successorNews(): void {
     this.calm.wake();
-    this.stabilizeJob.trigger(Math.min(SUCCESSOR_NEWS_MS, this.opts.stabilizeMs));
+    // At most one run per stabilizeMs on news: a successor whose list changes on
+    // every call (flapping, or hostile) cannot drive us, and the r nodes before
+    // us, faster than the base cadence.
+    const now = this.deps.clock.now();
+    if (this.newsAt > now) return; // a run is due already, and will read the news too
+    const soon = now + Math.min(SUCCESSOR_NEWS_MS, this.opts.stabilizeMs);
+    this.newsAt = Math.max(soon, this.newsAt + this.opts.stabilizeMs);
+    this.stabilizeJob.trigger(this.newsAt - now);
   }
 
   /** Syncs every replica; a node catching up is fresh again once all syncs succeeded. */

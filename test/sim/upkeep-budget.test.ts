@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { SimRing } from "./sim-ring.js";
+import { keyId } from "../../src/wire/key.js";
+import { SIM_OPTIONS, SimRing } from "./sim-ring.js";
 
 /** Messages (requests and replies) per node and second an idle 64-node ring may send. */
 const IDLE_BUDGET = 1.45;
@@ -53,6 +54,66 @@ describe("upkeep budget", () => {
     await ring.clock.advance(windowMs);
     const rate = (ring.net.stats.sent - before) / ring.live.length / (windowMs / 1000);
     console.log(`idle upkeep with values: ${rate.toFixed(3)} messages per node-second`);
+    // Not cheaper by losing copies: every value still has all its copies.
+    const short = keys.filter((k) =>
+      ring
+        .holdersOf(k, SIM_OPTIONS.replication)
+        .some((n) => n.data.store.get(keyId(k), ring.clock.now()) === undefined),
+    );
+    assert.equal(short.length, 0, "values short of their copies");
     assert.ok(rate <= 1.7, `${rate.toFixed(3)} messages per node-second`);
+  });
+});
+
+describe("successor news", () => {
+  test("a successor flooding NewSuccessor gets at most one stabilize per period out of us", async () => {
+    const ring = new SimRing(13);
+    await ring.grow(16);
+    assert.ok((await ring.converge(120_000)) >= 0, "ring did not converge");
+    await ring.clock.advance(60_000);
+    const sorted = [...ring.live].sort((a, b) => (a.self.id < b.self.id ? -1 : 1));
+    const [victim, succ] = [sorted[0]!, sorted[1]!];
+    // Test access to the parts the attack goes through: the victim's stabilizer,
+    // and the successor's own call path (simulated network, real codec).
+    const stabilizer = (victim as unknown as { stabilizer: { stabilize: () => Promise<void> } })
+      .stabilizer;
+    const runs: number[] = [];
+    const original = stabilizer.stabilize.bind(stabilizer);
+    stabilizer.stabilize = () => {
+      runs.push(ring.clock.now());
+      return original();
+    };
+    const call = (
+      succ as unknown as {
+        call: (p: unknown, n: string, b: object, ms: number) => Promise<unknown>;
+      }
+    ).call;
+    const windowMs = 5_000;
+    const start = ring.clock.now();
+    // Control: calm, the victim stabilizes every few seconds.
+    await ring.clock.advance(windowMs);
+    const calmRuns = runs.length;
+    assert.ok(calmRuns <= 3, `${calmRuns} stabilize runs in 5 s while calm`);
+    // The news is honoured: one poke makes the victim stabilize within 100 ms.
+    runs.length = 0;
+    const poked = ring.clock.now();
+    void call(victim.self, "newSuccessor", {}, 2_000).catch(() => undefined);
+    await ring.clock.advance(100);
+    assert.ok(runs.length >= 1 && runs[0]! - poked <= 100, "one poke: a stabilize within 100 ms");
+    // The flood: a poke every 10 ms for 5 s (500 pokes).
+    runs.length = 0;
+    const floodStart = ring.clock.now();
+    for (let t = 0; t < windowMs; t += 10) {
+      void call(victim.self, "newSuccessor", {}, 2_000).catch(() => undefined);
+      await ring.clock.advance(10);
+    }
+    // Awake, the periodic run comes every 0.5-1.5 stabilize periods anyway; news adds
+    // at most one run per period on top. Unthrottled, a run would follow every 50 ms: ~100.
+    const limit = (2 * windowMs) / SIM_OPTIONS.stabilizeMs + 2;
+    assert.ok(
+      runs.length <= limit,
+      `${runs.length} stabilize runs in 5 s of 500 pokes (at most ${limit})`,
+    );
+    assert.ok(ring.clock.now() - start >= 2 * windowMs && floodStart > start);
   });
 });
