@@ -120,6 +120,7 @@ export class ChordNode {
     const directory = this.directory;
     const report = (from: PeerCaller, o: Offence, detail: string) => this.report(from, o, detail);
     const lookup = (pos: Id) => this.lookup(pos);
+    const ping = (p: Peer) => this.call(p, "ping", {}, opts.rpcTimeoutMs);
     // Membership checks of record senders ask the ring directly (a plain GetNode): they do
     // their own checking through the neighbours, and run while the ring is in flux.
     const ask = (pos: Id) => this.lookups.step(pos, 0);
@@ -143,7 +144,7 @@ export class ChordNode {
         clock,
         table,
         banned: (ip) => deps.guard?.banned(ip) ?? false,
-        ping: (p) => this.call(p, "ping", {}, opts.rpcTimeoutMs),
+        ping,
       },
       opts,
     );
@@ -163,16 +164,7 @@ export class ChordNode {
     this.stats = this.lookups.stats;
     this.ae = new AntiEntropy({ clock, log, table, call, data }, opts);
     this.handoff = new Handoff(
-      {
-        clock,
-        log,
-        table,
-        directory,
-        data,
-        ae: this.ae,
-        lookup,
-        ping: (p) => this.call(p, "ping", {}, opts.rpcTimeoutMs),
-      },
+      { clock, log, table, directory, data, ae: this.ae, lookup, ping },
       opts,
     );
     this.entry = new EntryPath(
