@@ -15,10 +15,23 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle;
 }
 
+/**
+ * A delay rounded up to within 1/64 of itself (whole ms below 64 ms). Node keeps one
+ * timer list per distinct duration in a binary heap: thousands of nodes' jittered
+ * periods, each a different fraction of a ms, made a list per timer, and the
+ * heap's upkeep was 5 % of an idle 2,000-node testnet's CPU.
+ */
+export function coarseDelay(ms: number): number {
+  const d = Math.min(Math.max(ms, 0), 2 ** 31 - 1);
+  if (d <= 64) return Math.ceil(d);
+  const step = 2 ** Math.floor(Math.log2(d / 64));
+  return Math.min(Math.ceil(d / step) * step, 2 ** 31 - 1);
+}
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, ms) {
-    const t = setTimeout(fn, Math.min(Math.max(ms, 0), 2 ** 31 - 1));
+    const t = setTimeout(fn, coarseDelay(ms));
     t.unref();
     return { cancel: () => clearTimeout(t) };
   },

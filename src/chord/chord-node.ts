@@ -429,6 +429,7 @@ export class ChordNode {
       this.deps.log.debug({ peer: peer.addr, reason }, "peer that left dropped from the table");
     } else {
       this.unifier.noteLost(peer);
+      this.upkeep.lostNoted();
       this.deps.log.warn({ peer: peer.addr, reason }, "peer failed, routing around it");
     }
     this.ringChanged(); // later successors moved closer: they may need copies

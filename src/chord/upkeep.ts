@@ -46,6 +46,8 @@ export class Upkeep {
   readonly syncJob: PeriodicJob;
   readonly handoffJob: PeriodicJob;
   private readonly stabilizeJob: PeriodicJob;
+  private readonly probeJob: PeriodicJob;
+  private running = false;
   /** The jobs the calm factor slows, with their base periods. */
   private readonly paced: [PeriodicJob, () => number][];
   private readonly jobs: PeriodicJob[];
@@ -113,11 +115,16 @@ export class Upkeep {
       },
     );
     // Not slowed by calm: a healed partition is found by these probes, on either side of
-    // it, and both sides are calm by then. Nothing is probed while nothing is lost.
-    const probeLost = job(
+    // it, and both sides are calm by then. The job runs only while a peer is lost (an
+    // idle ring's nodes would otherwise wake every second for nothing: over half of
+    // their timers).
+    this.probeJob = job(
       "probe-lost",
       () => opts.checkPredecessorMs,
-      () => parts.unifier.probe(),
+      async () => {
+        await parts.unifier.probe();
+        if (parts.unifier.lostCount === 0) this.probeJob.stop();
+      },
     );
     this.stabilizeJob = stabilize;
     this.paced = [
@@ -126,16 +133,25 @@ export class Upkeep {
       [checkPred, () => opts.checkPredecessorMs],
       [ae, () => opts.antiEntropyMs],
     ];
-    this.jobs = [stabilize, fingers, checkPred, ae, probeLost, this.handoffJob];
+    this.jobs = [stabilize, fingers, checkPred, ae, this.handoffJob];
   }
 
   start(): void {
+    this.running = true;
     for (const j of this.jobs) j.start();
+    this.lostNoted();
   }
 
   stop(): void {
+    this.running = false;
     for (const j of this.jobs) j.stop();
     this.syncJob.stop();
+    this.probeJob.stop();
+  }
+
+  /** A peer was noted as lost: probe the lost peers until none is left. */
+  lostNoted(): void {
+    if (this.running && this.parts.unifier.lostCount > 0) this.probeJob.start();
   }
 
   /**

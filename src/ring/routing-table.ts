@@ -123,14 +123,16 @@ export class RoutingTable {
    */
   closestPreceding(pos: Id): Peer[] {
     const self = this.self.id;
-    const seen = new Set<Id>();
+    // The finger peers are distinct already (setFingers); a successor is skipped when a
+    // finger named it. A few dozen peers at most: a scan beats a set's hashing of 64-digit IDs.
     const out: Peer[] = [];
-    for (const list of [this.fingerPeers, this.succs]) {
-      for (const p of list) {
-        if (seen.has(p.id) || !between(self, p.id, pos)) continue;
-        seen.add(p.id);
-        out.push(p);
-      }
+    for (const p of this.fingerPeers) if (between(self, p.id, pos)) out.push(p);
+    const fingers = out.length;
+    for (const p of this.succs) {
+      if (!between(self, p.id, pos)) continue;
+      let dup = false;
+      for (let i = 0; i < fingers && !dup; i++) dup = out[i]!.id === p.id;
+      if (!dup) out.push(p);
     }
     // Farther from self clockwise = closer to pos: a precedes b when b lies in (self, a).
     return out.sort((a, b) => (between(self, b.id, a.id) ? -1 : 1));
