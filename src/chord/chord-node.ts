@@ -6,8 +6,8 @@
 // pause-watch.ts (catching up after a pause), join.ts (joining through any member),
 // lookup.ts (GetNode, and the lookups this node starts, which check their answers),
 // handlers.ts (what peers ask of us), neighbour-news.ts (admin addresses, graceful leaves).
-// A failed call removes the peer from every table at once (routed around) and
-// remembers it as lost.
+// peer-calls.ts (calls to peers: a failed call removes the peer from every table
+// at once, routed around, and remembers it as lost).
 
 import type { Logger } from "../log.js";
 import {
@@ -15,7 +15,6 @@ import {
   type NodeObserver,
   noObserver,
   type Offence,
-  PeerCallError,
   type PeerCaller,
   type PeerGuard,
   type PeerTransport,
@@ -25,7 +24,7 @@ import {
 import { RingDirectory } from "../ring/directory.js";
 import type { Id } from "../ring/id.js";
 import { type Peer, peerAt, RoutingTable } from "../ring/routing-table.js";
-import type { RpcName, RpcReq, RpcRes, WireRecord } from "../wire/peer.js";
+import type { WireRecord } from "../wire/peer.js";
 import { Admission } from "./admission.js";
 import { AntiEntropy } from "./anti-entropy.js";
 import { AE_MAX_CALM } from "./calm.js";
@@ -39,6 +38,7 @@ import { type LookupStats, Lookups } from "./lookup.js";
 import { NeighbourNews } from "./neighbour-news.js";
 import type { ChordOptions } from "./options.js";
 import { PauseWatch } from "./pause-watch.js";
+import { PeerCalls } from "./peer-calls.js";
 import { PeerGate } from "./peer-gate.js";
 import { Stabilizer } from "./stabilizer.js";
 import { Unifier } from "./unify.js";
@@ -84,6 +84,8 @@ export class ChordNode {
   private readonly joiner: Joiner;
   readonly stats: ChordStats;
   private readonly upkeep: Upkeep;
+  /** Calls to peers; their failures route around the peer (peer-calls.ts). */
+  private readonly calls: PeerCalls;
   private phase: NodeState = "new";
   private readonly observer: NodeObserver;
   /** Peers that announced a graceful leave: a later failed call to one is no failure. */
@@ -108,11 +110,27 @@ export class ChordNode {
         directory: this.directory,
         departures: this.departures,
         transport: deps.transport,
-        peerLeft: (p) => this.peerLeft(p),
+        peerLeft: (p) => this.calls.peerLeft(p),
       },
       opts,
     );
-    const call = this.call;
+    this.calls = new PeerCalls({
+      transport: deps.transport,
+      log,
+      observer: this.observer,
+      table,
+      directory: this.directory,
+      departures: this.departures,
+      vouch: (addr) => this.gate.vouch(addr),
+      neighbours: (peer, res) => this.news.fromReply(peer, res),
+      lost: (peer) => {
+        this.unifier.noteLost(peer);
+        this.upkeep.lostNoted();
+      },
+      forgetSyncs: () => this.ae.forgetSyncs(),
+      ringChanged: () => this.ringChanged(),
+    });
+    const call = this.calls.call;
     // Alone after losing every peer is cut off, not a network of one: it owns nothing.
     const owns = (pos: Id) =>
       table.owns(pos) &&
@@ -120,7 +138,7 @@ export class ChordNode {
     const directory = this.directory;
     const report = (from: PeerCaller, o: Offence, detail: string) => this.report(from, o, detail);
     const lookup = (pos: Id) => this.lookup(pos);
-    const ping = (p: Peer) => this.call(p, "ping", {}, opts.rpcTimeoutMs);
+    const ping = (p: Peer) => call(p, "ping", {}, opts.rpcTimeoutMs);
     // Membership checks of record senders ask the ring directly (a plain GetNode): they do
     // their own checking through the neighbours, and run while the ring is in flux.
     const ask = (pos: Id) => this.lookups.step(pos, 0);
@@ -273,7 +291,7 @@ export class ChordNode {
         serves: this.serves,
         report: (from, o, detail) => this.report(from, o, detail),
         wake: () => this.upkeep.successorNews(),
-        left: (p) => this.peerLeft(p),
+        left: (p) => this.calls.peerLeft(p),
         heard: (addr) => this.departures.forget(addr),
         http: () => this.news.advertised,
         departed: () => this.news.recentLeaves(),
@@ -392,55 +410,9 @@ export class ChordNode {
   /** Notify, getting admitted by proof-of-work first when the successor asks for it. */
   private readonly notify = async (succ: Peer): Promise<void> => {
     await this.admission.withAdmission(succ, () =>
-      this.call(succ, "notify", {}, this.opts.rpcTimeoutMs),
+      this.calls.call(succ, "notify", {}, this.opts.rpcTimeoutMs),
     );
   };
-
-  // --- calls: every failure routes around the peer at once ---
-
-  private readonly call = async <K extends RpcName>(
-    peer: Peer,
-    name: K,
-    body: RpcReq<K>,
-    timeoutMs: number,
-  ): Promise<RpcRes<K>> => {
-    try {
-      const res = await this.deps.transport.call(peer.addr, name, body, timeoutMs);
-      this.gate.vouch(peer.addr);
-      // No departure forgotten here: a leaver answers until it closes (handlers.ts forgets).
-      this.observer.peerCall(name, "ok");
-      if (name === "getNeighbours") this.news.fromReply(peer, res as RpcRes<"getNeighbours">);
-      return res;
-    } catch (err) {
-      this.observer.peerCall(name, err instanceof PeerCallError ? err.code : "remote");
-      const peerAtFault =
-        err instanceof PeerCallError && err.code !== "remote" && err.code !== "closed";
-      if (peerAtFault) this.forget(peer, err.code);
-      throw err;
-    }
-  };
-
-  private forget(peer: Peer, reason: string): void {
-    this.directory.remove(peer.id);
-    if (!this.table.removePeer(peer.id)) return;
-    this.ae.forgetSyncs();
-    if (this.departures.has(peer.addr)) {
-      // It said it was leaving: gone, not failed, and not worth probing for a partition.
-      this.deps.log.debug({ peer: peer.addr, reason }, "peer that left dropped from the table");
-    } else {
-      this.unifier.noteLost(peer);
-      this.upkeep.lostNoted();
-      this.deps.log.warn({ peer: peer.addr, reason }, "peer failed, routing around it");
-    }
-    this.ringChanged(); // later successors moved closer: they may need copies
-  }
-
-  /** A peer (the verified caller) announced its graceful leave: drop it everywhere. */
-  private peerLeft(peer: Peer): void {
-    this.departures.add(peer.addr);
-    this.directory.remove(peer.id);
-    if (this.table.removePeer(peer.id)) this.ringChanged();
-  }
 
   /** An IP was banned: its nodes leave the routing table and the location cache. */
   evict(ip: string): void {
