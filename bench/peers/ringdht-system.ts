@@ -53,9 +53,11 @@ export function ringdhtSystem(powDifficulty: number): PeerSystem {
           { host: first.p2pAddress.slice(0, at), port: Number(first.p2pAddress.slice(at + 1)) },
         ];
       }
+      // As `ringdht testnet` runs them: no per-node Prometheus registries (it keeps them
+      // only with --http; about 11 KiB and a counter update per call each).
       nodes[i] = await RingDhtNode.start(
         config,
-        exchange === undefined ? { log } : { log, exchange },
+        exchange === undefined ? { log, metrics: false } : { log, exchange, metrics: false },
       );
     },
     formed(i) {
