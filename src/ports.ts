@@ -2,6 +2,7 @@
 // DHT service the API server calls. Production wires the system clock; tests
 // wire a manual one.
 
+import { GRID_MIN_MS, TimerGrid } from "./timer-grid.js";
 import type { NodeRpc, RpcName, RpcReq, RpcRes, WireRecord } from "./wire/peer.js";
 
 export interface TimerHandle {
@@ -28,9 +29,18 @@ export function coarseDelay(ms: number): number {
   return Math.min(Math.ceil(d / step) * step, 2 ** 31 - 1);
 }
 
+const grid = new TimerGrid();
+
+/**
+ * The wall clock, and timers that never keep the process alive. Delays of at least
+ * GRID_MIN_MS share the process's timer grid (timer-grid.ts: up to 1/8 late, at most
+ * 256 ms, so many nodes' upkeep wakes the process once); shorter ones are rounded
+ * (coarseDelay).
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, ms) {
+    if (ms >= GRID_MIN_MS) return { cancel: grid.set(fn, Math.min(ms, 2 ** 31 - 1)) };
     const t = setTimeout(fn, coarseDelay(ms));
     t.unref();
     return { cancel: () => clearTimeout(t) };
