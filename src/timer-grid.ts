@@ -18,6 +18,8 @@
 export const GRID_MIN_MS = 256;
 /** The coarsest step of the grid. */
 export const MAX_STEP_MS = 256;
+/** The longest delay Node's setTimeout takes as given. */
+const NODE_TIMER_MAX_MS = 2 ** 31 - 1;
 /** A point counts as due this much before it (Node's loop time lags the monotonic clock). */
 const EARLY_MS = 1;
 
@@ -75,7 +77,9 @@ export class TimerGrid {
     if (at === undefined || at >= this.armedFor) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.armedFor = at;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.ceil(at - this.now())));
+    // Node turns a delay past 2^31 - 1 ms into 1 ms: a far point is re-armed for on waking.
+    const ms = Math.min(Math.max(0, Math.ceil(at - this.now())), NODE_TIMER_MAX_MS);
+    this.timer = setTimeout(() => this.fire(), ms);
     this.timer.unref();
   }
 

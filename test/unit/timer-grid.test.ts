@@ -52,6 +52,7 @@ test("timers due at one point run in one turn, in the order set; a cancelled one
   const mark = (name: string) => () => {
     ran.push(name);
     at[name] = turn;
+    ranOne();
   };
   // Steps of 2 ms at 16-23 ms delays: 17 and 18 both land on 18, 21 on 22.
   grid.set(mark("a"), 17);
@@ -81,6 +82,7 @@ test("a timer is not run before its point, even when Node's timer wakes the grid
   let ran = false;
   grid.set(() => {
     ran = true;
+    ranOne();
   }, 40); // point 40 (step 4)
   // Node's timer fires after about 40 ms of real time, but this clock still reads 10:
   // the grid re-arms for the rest instead of running the timer.
@@ -95,7 +97,10 @@ test("a timer that throws does not keep the others of its point from running", a
   const grid = new TimerGrid(clock.now);
   const ran: number[] = [];
   const errors: unknown[] = [];
-  const onError = (err: unknown) => errors.push(err);
+  const onError = (err: unknown) => {
+    errors.push(err);
+    ranOne();
+  };
   const listeners = process.listeners("uncaughtException");
   process.removeAllListeners("uncaughtException");
   process.on("uncaughtException", onError);
@@ -103,7 +108,10 @@ test("a timer that throws does not keep the others of its point from running", a
     grid.set(() => {
       throw new Error("boom");
     }, 16);
-    grid.set(() => ran.push(2), 16);
+    grid.set(() => {
+      ran.push(2);
+      ranOne();
+    }, 16);
     clock.set(16);
     await until(() => ran.length === 1 && errors.length === 1);
     assert.deepEqual(ran, [2]);
@@ -114,11 +122,45 @@ test("a timer that throws does not keep the others of its point from running", a
   }
 });
 
-/** Waits for `cond` turn by turn (the grid's own Node timer drives it), up to 5 s. */
-async function until(cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!cond()) {
-    assert.ok(Date.now() < deadline, "timed out waiting");
-    await new Promise((r) => setTimeout(r, 5));
+test("the longest delay arms Node's timer within its limit (no overflow to 1 ms, no warning)", async () => {
+  const clock = steppedClock();
+  clock.set(1000.5); // a grid point past now + delay by nearly a step
+  const grid = new TimerGrid(clock.now);
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on("warning", onWarning);
+  try {
+    const cancel = grid.set(() => assert.fail("a timer of 24.8 days ran"), 2 ** 31 - 1);
+    // A warning is emitted on the next tick; an overflowed timer would fire within 1 ms.
+    await new Promise((r) => setTimeout(r, 20));
+    cancel();
+    assert.deepEqual(
+      warnings.map((w) => w.name),
+      [],
+    );
+  } finally {
+    process.removeListener("warning", onWarning);
   }
+});
+
+/** Waits until `cond` holds, checked whenever a timer of the test ran (`ranOne`), up to 5 s. */
+async function until(cond: () => boolean): Promise<void> {
+  const deadline = setTimeout(() => wake?.(new Error("timed out waiting")), 5000);
+  try {
+    while (!cond()) {
+      await new Promise<void>((resolve, reject) => {
+        wake = (err) => (err === undefined ? resolve() : reject(err));
+      });
+    }
+  } finally {
+    clearTimeout(deadline);
+    wake = undefined;
+  }
+}
+
+let wake: ((err?: Error) => void) | undefined;
+
+/** Called by every timer the tests set: lets until() look again. */
+function ranOne(): void {
+  wake?.();
 }
