@@ -61,8 +61,11 @@ class Workload {
     for (;;) {
       let all = true;
       for (let i = 0; i < n && all; i++) all = this.sys.formed(i);
-      if (all)
-        return { joinedMs, formedMs: performance.now() - this.t0, note: this.sys.formedNote };
+      if (all) {
+        const formedMs = performance.now() - this.t0;
+        this.sys.afterFormed?.();
+        return { joinedMs, formedMs, note: this.sys.formedNote };
+      }
       if (performance.now() > deadline)
         return { joinedMs, formedMs: null, note: this.sys.formedNote };
       await sleep(20);

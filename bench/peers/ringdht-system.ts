@@ -9,7 +9,7 @@ import { ApiClient } from "../../src/client/api-client.js";
 import { silentLogger } from "../../src/log.js";
 import { LocalExchange } from "../../src/net/local-exchange.js";
 import { RingDhtNode } from "../../src/node.js";
-import { testnetConfig } from "../../src/testnet.js";
+import { testnetConfig, tightenHeap } from "../../src/testnet.js";
 import { HOST, type PeerSystem } from "./system.js";
 
 const VERSION = (
@@ -41,6 +41,7 @@ export function ringdhtSystem(powDifficulty: number): PeerSystem {
     name: "ringdht",
     version: VERSION,
     formedNote: `joined (RingDhtNode.start resolved) and successor is another node; pow_difficulty ${powDifficulty}; peers ${OVER_TCP ? "over loopback TCP" : "in memory (as ringdht testnet)"}`,
+    afterFormed: tightenHeap,
     async startNode(i) {
       const config = testnetConfig(
         { nodes: 1, host: HOST, p2pBasePort: 0, apiBasePort: 0, config: { powDifficulty } },

@@ -13,6 +13,8 @@ export interface PeerSystem {
   readonly formedNote: string;
   /** Starts node `i` (0 starts the network, the others bootstrap from it); resolves once it joined. */
   startNode(i: number): Promise<void>;
+  /** Called once every node has started and counts as formed (ringdht: the heap policy of `ringdht testnet`). */
+  afterFormed?(): void;
   /** Whether node `i` counts as formed now. */
   formed(i: number): boolean;
   /** Stores `value` under `key` through node `i`: a handle for get(), or null if not stored. */

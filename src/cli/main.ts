@@ -12,7 +12,7 @@ import { DEFAULTS } from "../config/defaults.js";
 import { createLogger, logOptionsFromEnv } from "../log.js";
 import { type Address, formatAddress, parseAddress } from "../net/address.js";
 import type { RingDhtNode } from "../node.js";
-import { startTestnet } from "../testnet.js";
+import { startTestnet, tightenHeap } from "../testnet.js";
 import { startTestnetAdmin } from "../testnet-admin.js";
 import { API_MAX_VALUE_BYTES } from "../wire/api.js";
 import { AdminCliError, addAdminCommands } from "./admin-commands.js";
@@ -139,6 +139,7 @@ async function runTestnet(o: {
       },
     ),
   ).then((nodes) => {
+    tightenHeap(); // formed: from now on the heap stays near what is live (testnet.ts)
     view.print(
       `${nodes.length} nodes in one ring after ${Date.now() - started} ms; try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}`,
     );
