@@ -16,7 +16,6 @@ function heapAfter(tighten: boolean): number {
     import { tightenHeap } from ${JSON.stringify(TESTNET)};
     let junk = [];
     for (let i = 0; i < 400_000; i++) junk.push({ a: i, b: "x" + i, c: [i, i] });
-    await new Promise((r) => setTimeout(r, 50)); // survivors move to the old generation
     junk = undefined;
     if (${tighten}) tightenHeap();
     console.log(process.memoryUsage().heapUsed / 2 ** 20);
