@@ -58,7 +58,7 @@ export const JOIN_CONCURRENCY = 64;
  * full collection, in percent. Node's default lets it grow up to 4x while the
  * program allocates fast, as it does while thousands of nodes join: 2,000 idle
  * nodes then held 138-216 KiB each, two thirds of it dead objects waiting for a
- * collection. At 20 % they hold 90-100 KiB. Set only once the ring has formed:
+ * collection. At 20 % they held 89-101 KiB. Set only once the ring has formed:
  * during formation it costs CPU (13.6-19.5 s of formation CPU against
  * 13.7-15.0 s in three runs each).
  */
@@ -69,7 +69,7 @@ export const FORMED_HEAP_GROWTH_PERCENT = 20;
  * (process-wide), starting with one full collection now: V8 applies the growth at
  * its next full collection, which on an idle testnet can be minutes away (an
  * idle 2,000-node testnet still held 400 MiB 70 s after formation, 276 MiB after
- * ten minutes, 251 MiB with the collection).
+ * ten minutes, 250-265 MiB in three runs with the collection).
  */
 export function tightenHeap(): void {
   setFlagsFromString(`--heap-growing-percent=${FORMED_HEAP_GROWTH_PERCENT}`);
