@@ -1,7 +1,8 @@
 // tightenHeap (testnet.ts): once a testnet has formed, its process drops the
 // garbage that formation left and keeps the heap near what is live. Run in a
 // child process, since it changes V8's flags for the whole process. Control:
-// without the call, the dead objects are still on the heap.
+// without the call, the dead objects are still on the heap; a plain full
+// collection leaves the old generation's sparse pages committed.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -31,4 +32,40 @@ test("tightenHeap collects what formation left behind", () => {
   const withIt = heapAfter(true);
   assert.ok(without > 40, `control: ${without.toFixed(1)} MiB still on the heap without the call`);
   assert.ok(withIt < 20, `${withIt.toFixed(1)} MiB on the heap after tightenHeap`);
+});
+
+/**
+ * Old space committed and in use (MiB) after keeping one object in 16 of ~100 MiB
+ * (sparse pages), then tightenHeap or, for the control, a plain full collection.
+ */
+function oldSpaceAfter(how: "tighten" | "plain gc"): { committed: number; used: number } {
+  const script = `
+    import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
+    import { runInNewContext } from "node:vm";
+    import { tightenHeap } from ${JSON.stringify(TESTNET)};
+    let junk = [];
+    for (let i = 0; i < 800_000; i++) junk.push({ a: i, b: "x" + i, c: [i, i] });
+    const kept = junk.filter((_, i) => i % 16 === 0);
+    junk = undefined;
+    if (${JSON.stringify(how)} === "tighten") tightenHeap();
+    else {
+      setFlagsFromString("--expose-gc");
+      runInNewContext("gc")();
+    }
+    const old = getHeapSpaceStatistics().find((s) => s.space_name === "old_space");
+    console.log(JSON.stringify({ committed: old.space_size / 2 ** 20, used: old.space_used_size / 2 ** 20, kept: kept.length }));
+  `;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+    encoding: "utf8",
+  });
+  return JSON.parse(out) as { committed: number; used: number };
+}
+
+test("tightenHeap compacts the pages formation left sparse", () => {
+  const plain = oldSpaceAfter("plain gc");
+  const tight = oldSpaceAfter("tighten");
+  const mib = (o: { committed: number; used: number }) =>
+    `${o.committed.toFixed(1)} MiB committed for ${o.used.toFixed(1)} MiB in use`;
+  assert.ok(plain.committed > 3 * plain.used, `control: a plain collection left ${mib(plain)}`);
+  assert.ok(tight.committed < 1.5 * tight.used + 2, `after tightenHeap: ${mib(tight)}`);
 });
