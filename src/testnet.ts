@@ -71,14 +71,17 @@ export const FORMED_HEAP_GROWTH_PERCENT = 20;
  *   an idle testnet can be minutes away (an idle 2,000-node testnet still held
  *   400 MiB 70 s after formation, 276 MiB after ten minutes, 250-265 MiB in
  *   three runs with a collection).
- * - Compacting: a plain collection leaves the old generation's pages as sparse
- *   as formation's garbage left them, and committed (about 150 MiB of old space
- *   for 100-110 MiB live at 2,000 nodes). Moving the survivors together for this
- *   one collection (`--compact-on-every-full-gc`, switched off again right after)
- *   gave 84-87 KiB per node instead of 95-97 KiB in two runs each, with the same
- *   idle CPU; `ringdht testnet -n 2000` held 235-238 MiB in three runs, against
- *   250-265 MiB. The collection then takes 0.5-0.7 s instead of 0.15 s, once.
- *   Kept on, V8 would compact at every full collection.
+ * - Compacting: a plain collection frees the dead objects but keeps their pages
+ *   committed, as sparse as formation left them (about 150 MiB of old space for
+ *   100-110 MiB live at 2,000 nodes). This one collection moves the survivors
+ *   together (`--compact-on-every-full-gc`, switched off again right after, so
+ *   later collections compact only as V8 chooses). `ringdht testnet -n 2000` then
+ *   held 235-238 MiB in three runs (86-88 KiB per node above an idle process),
+ *   against 250-265 MiB (94-101 KiB); in-process probes read 85-87 KiB against
+ *   95-97 KiB, at the same idle CPU. The cost is a one-off pause of 0.5-0.7 s
+ *   instead of 0.15 s at 2,000 nodes. It grows with the live heap: near 2 s (about
+ *   6,000 nodes, not measured) every node would take it for a pause of its own
+ *   and catch up (chord/pause-watch.ts).
  */
 export function tightenHeap(): void {
   setFlagsFromString(`--heap-growing-percent=${FORMED_HEAP_GROWTH_PERCENT}`);
@@ -94,7 +97,8 @@ export function tightenHeap(): void {
       }
     }
   } catch {
-    // No collection on demand in this runtime: the growth applies from V8's next one.
+    // No collection on demand in this runtime (or it failed): the growth applies from
+    // V8's next collection.
   }
 }
 

@@ -139,9 +139,10 @@ async function runTestnet(o: {
       },
     ),
   ).then((nodes) => {
+    const formedMs = Date.now() - started;
     tightenHeap(); // formed: from now on the heap stays near what is live (testnet.ts)
     view.print(
-      `${nodes.length} nodes in one ring after ${Date.now() - started} ms; try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}`,
+      `${nodes.length} nodes in one ring after ${formedMs} ms; try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}`,
     );
     view.print("Ctrl-C stops them all.");
     view.formed(() => totalsOf(nodes), o.summaryEvery);
