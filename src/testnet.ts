@@ -79,9 +79,10 @@ export const FORMED_HEAP_GROWTH_PERCENT = 20;
  *   held 235-238 MiB in three runs (86-88 KiB per node above an idle process),
  *   against 250-265 MiB (94-101 KiB); in-process probes read 85-87 KiB against
  *   95-97 KiB, at the same idle CPU. The cost is a one-off pause of 0.5-0.7 s
- *   instead of 0.15 s at 2,000 nodes. It grows with the live heap: near 2 s (about
- *   6,000 nodes, not measured) every node would take it for a pause of its own
- *   and catch up (chord/pause-watch.ts).
+ *   instead of 0.15 s at 2,000 nodes. It should grow with the live heap, which
+ *   compaction copies (not measured at other sizes): near 2 s (about 6,000 nodes,
+ *   an estimate) every node would take it for a pause of its own and catch up
+ *   (chord/pause-watch.ts).
  */
 export function tightenHeap(): void {
   setFlagsFromString(`--heap-growing-percent=${FORMED_HEAP_GROWTH_PERCENT}`);

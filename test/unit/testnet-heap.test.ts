@@ -11,6 +11,13 @@ import { fileURLToPath } from "node:url";
 
 const TESTNET = fileURLToPath(new URL("../../src/testnet.js", import.meta.url));
 
+/** What an ES module script printed, run in a fresh node process. */
+function inChild(script: string): string {
+  return execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+    encoding: "utf8",
+  });
+}
+
 /** Heap in use (MiB) after building and dropping ~80 MiB of old objects, with or without tightenHeap. */
 function heapAfter(tighten: boolean): number {
   const script = `
@@ -21,10 +28,7 @@ function heapAfter(tighten: boolean): number {
     if (${tighten}) tightenHeap();
     console.log(process.memoryUsage().heapUsed / 2 ** 20);
   `;
-  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
-    encoding: "utf8",
-  });
-  return Number(out.trim());
+  return Number(inChild(script).trim());
 }
 
 test("tightenHeap collects what formation left behind", () => {
@@ -62,10 +66,7 @@ function oldSpaceAfter(how: "tighten" | "plain gc" | "tighten, then again"): {
     const old = getHeapSpaceStatistics().find((s) => s.space_name === "old_space");
     console.log(JSON.stringify({ committed: old.space_size / 2 ** 20, used: old.space_used_size / 2 ** 20, kept: kept.length }));
   `;
-  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
-    encoding: "utf8",
-  });
-  return JSON.parse(out) as { committed: number; used: number };
+  return JSON.parse(inChild(script)) as { committed: number; used: number };
 }
 
 test("tightenHeap compacts the pages formation left sparse", () => {
