@@ -297,12 +297,22 @@ export class Lookups {
     cached: boolean,
   ): Peer | undefined {
     const { table, directory } = this.deps;
-    const candidates: (Peer | undefined)[] = [table.self, ...table.knownPeers()];
-    if (cached) candidates.push(directory.successorOf(pos), directory.predecessorOf(pos));
     let best: Peer | undefined;
-    for (const p of candidates) {
-      if (p === undefined || !ok(p) || a.views.get(p.id) === null) continue;
-      if (best === undefined || nearness(p.id, pos) < nearness(best.id, pos)) best = p;
+    let bestNearness = 0n;
+    // A peer the table holds twice (successor and finger) is looked at twice: harmless.
+    const consider = (p: Peer | undefined) => {
+      if (p === undefined || !ok(p) || a.views.get(p.id) === null) return;
+      const n = nearness(p.id, pos);
+      if (best === undefined || n < bestNearness) {
+        best = p;
+        bestNearness = n;
+      }
+    };
+    consider(table.self);
+    table.forEachEntry(consider);
+    if (cached) {
+      consider(directory.successorOf(pos));
+      consider(directory.predecessorOf(pos));
     }
     return best;
   }

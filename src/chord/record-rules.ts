@@ -248,7 +248,7 @@ export class RecordRules {
   /** Whether this node knows `p`: routing table, location cache, or a sender found or taken from lately. */
   knows(p: Peer): boolean {
     const { table, directory, clock } = this.deps;
-    if (directory.has(p.id) || table.knownPeers().some((q) => q.id === p.id)) return true;
+    if (directory.has(p.id) || table.has(p.id)) return true;
     return (this.verified.get(p.addr) ?? 0) >= clock.now();
   }
 

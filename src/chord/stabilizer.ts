@@ -77,7 +77,7 @@ export class Stabilizer {
           // so the next turn of this loop cannot pick it again.
           t.removePeer(succ.id);
           this.deps.directory.remove(succ.id);
-        } else if (t.knownPeers().some((p) => p.id === succ.id)) return; // it answered with an error
+        } else if (t.has(succ.id)) return; // it answered with an error
         continue; // call() removed it from the table: try the next one
       }
       const { list, pred } = await this.closestLiveSuccessor(succ, nb);
@@ -132,25 +132,19 @@ export class Stabilizer {
 
   setSuccessors(list: readonly Peer[]): void {
     const t = this.deps.table;
-    const replicas = () => t.successors.map((p) => p.id).join();
-    // Our predecessor's list is us and our first r - 1: a change past them is invisible to it.
-    const copied = () =>
-      t.successors
-        .slice(0, this.opts.successorListLength - 1)
-        .map((p) => p.id)
-        .join();
-    const copiedBefore = copied();
+    // The table replaces its list, never changes it in place: the old one stays as it was.
+    const old = t.successors;
     const before = t.successor().id;
-    const replicasBefore = replicas();
     const admitted = this.deps.gate.filter(list);
     if (admitted.length === 0) return;
     t.setSuccessors(admitted);
     for (const p of t.successors) this.deps.directory.add(p);
     const after = t.successor();
     if (after.id !== before) this.deps.log.info({ successor: after.addr }, "successor changed");
-    if (replicas() !== replicasBefore) {
+    if (!sameIds(old, t.successors, Number.POSITIVE_INFINITY)) {
       this.deps.onReplicasChanged();
-      if (copied() !== copiedBefore) this.pokePredecessor();
+      // Our predecessor's list is us and our first r - 1: a change past them is invisible to it.
+      if (!sameIds(old, t.successors, this.opts.successorListLength - 1)) this.pokePredecessor();
     }
   }
 
@@ -342,4 +336,12 @@ export class Stabilizer {
     this.deps.directory.remove(leaver.id);
     this.deps.log.info({ peer: leaver.addr }, "peer left");
   }
+}
+
+/** Whether the first `n` peers of two lists (fewer where a list is shorter) are the same nodes. */
+function sameIds(a: readonly Peer[], b: readonly Peer[], n: number): boolean {
+  const k = Math.min(n, a.length);
+  if (k !== Math.min(n, b.length)) return false;
+  for (let i = 0; i < k; i++) if (a[i]!.id !== b[i]!.id) return false;
+  return true;
 }

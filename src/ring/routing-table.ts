@@ -76,7 +76,13 @@ export class RoutingTable {
   /** Sets fingers from..to (inclusive) to one peer. */
   setFingers(from: number, to: number, peer: Peer | undefined): void {
     const value = peer?.id === this.self.id ? undefined : peer;
-    for (let i = from; i <= to; i++) this.fingers[i] = value;
+    let changed = false;
+    for (let i = from; i <= to; i++) {
+      if (this.fingers[i] === value) continue;
+      this.fingers[i] = value;
+      changed = true;
+    }
+    if (!changed) return; // a settled ring's finger fixing mostly finds what it had
     const unique = new Map<Id, Peer>();
     for (const f of this.fingers) if (f !== undefined) unique.set(f.id, f);
     this.fingerPeers = [...unique.values()];
