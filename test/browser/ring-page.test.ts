@@ -92,7 +92,13 @@ describe("the ring page of an 8-node testnet", () => {
     await drawnCount(page, "#edges path.succ", 8);
     assert.equal(await page.locator("#edges path.finger").count(), 0);
     await page.locator("#fingers").check();
-    assert.ok((await page.locator("#edges path.finger").count()) >= 8);
+    // Fingers are fixed by upkeep after the joins: waited for, not assumed drawn at once
+    // (a fast run checked the box before the page's next poll had any).
+    await page.waitForFunction(
+      `document.querySelectorAll("#edges path.finger").length >= 8`,
+      undefined,
+      { timeout: 30_000 },
+    );
     assert.match((await page.locator("#count").textContent()) ?? "", /^8 nodes/);
     // Records and health per node, in the list beside the ring.
     assert.equal(await page.locator("#list tr").count(), 8);
