@@ -159,6 +159,47 @@ export async function startTestnet(
   return nodes;
 }
 
+/**
+ * Nodes of a testnet whose successor or predecessor is not the next or previous
+ * node by ID: 0 once the ring is consistent. Nodes outside `nodes` are not
+ * counted as part of the ring.
+ */
+export function misplacedNodes(nodes: readonly RingDhtNode[]): number {
+  const ring = [...nodes].sort((a, b) => (a.chord.self.id < b.chord.self.id ? -1 : 1));
+  let wrong = 0;
+  for (let i = 0; i < ring.length; i++) {
+    const t = ring[i]!.chord.table;
+    const next = ring[(i + 1) % ring.length]!.chord.self.id;
+    const prev = ring[(i - 1 + ring.length) % ring.length]!.chord.self.id;
+    const alone = ring.length === 1;
+    if (t.successor().id !== next || (!alone && t.predecessor?.id !== prev)) wrong++;
+  }
+  return wrong;
+}
+
+/** How often settleTestnet looks at the pointers (ms). */
+const SETTLE_POLL_MS = 50;
+
+/**
+ * Waits until every node's successor and predecessor are right, up to
+ * `timeoutMs`; resolves with the nodes still misplaced then (0: consistent).
+ * Polled: pointers change inside each node's upkeep, with no event for the
+ * whole ring. A formed testnet usually is consistent when its last join
+ * returns; a straggler's neighbours take one more stabilize or two.
+ */
+export async function settleTestnet(
+  nodes: readonly RingDhtNode[],
+  timeoutMs: number,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let wrong = misplacedNodes(nodes);
+  while (wrong > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
+    wrong = misplacedNodes(nodes);
+  }
+  return wrong;
+}
+
 function parseP2p(addr: string): { host: string; port: number } {
   const at = addr.lastIndexOf(":");
   return { host: addr.slice(0, at).replace(/^\[|\]$/g, ""), port: Number(addr.slice(at + 1)) };

@@ -12,7 +12,7 @@ import { DEFAULTS } from "../config/defaults.js";
 import { createLogger, logOptionsFromEnv } from "../log.js";
 import { type Address, formatAddress, parseAddress } from "../net/address.js";
 import type { RingDhtNode } from "../node.js";
-import { startTestnet, tightenHeap } from "../testnet.js";
+import { settleTestnet, startTestnet, tightenHeap } from "../testnet.js";
 import { startTestnetAdmin } from "../testnet-admin.js";
 import { API_MAX_VALUE_BYTES } from "../wire/api.js";
 import { AdminCliError, addAdminCommands } from "./admin-commands.js";
@@ -21,6 +21,9 @@ import { KeyError, keyFromArg } from "./key.js";
 import { addNodeCommand } from "./node-command.js";
 import { valueOutput } from "./output.js";
 import { parseDuration, TestnetView, totalsOf } from "./testnet-view.js";
+
+/** How long `testnet` waits, after the last join, for every successor and predecessor to be right. */
+const SETTLE_TIMEOUT_MS = 120_000;
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
 
@@ -138,11 +141,17 @@ async function runTestnet(o: {
         view.joinedOne();
       },
     ),
-  ).then((nodes) => {
+  ).then(async (nodes) => {
+    const joinedMs = Date.now() - started;
+    // "In one ring" means every successor and predecessor is right, not just every join done.
+    const misplaced = await settleTestnet(nodes, SETTLE_TIMEOUT_MS);
     const formedMs = Date.now() - started;
     tightenHeap(); // formed: from now on the heap stays near what is live (testnet.ts)
+    const api = formatAddress(nodes[0]!.apiAddress);
     view.print(
-      `${nodes.length} nodes in one ring after ${formedMs} ms; try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}`,
+      misplaced === 0
+        ? `${nodes.length} nodes in one ring after ${formedMs} ms (all joined after ${joinedMs} ms, every successor and predecessor right); try: ringdht put hello world --api ${api}`
+        : `${nodes.length} nodes joined after ${joinedMs} ms, but ${misplaced} still have a wrong successor or predecessor after ${formedMs} ms; the ring keeps repairing itself`,
     );
     view.print("Ctrl-C stops them all.");
     view.formed(() => totalsOf(nodes), o.summaryEvery);

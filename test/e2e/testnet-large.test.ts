@@ -13,26 +13,13 @@ import { test } from "node:test";
 import { ApiClient } from "../../src/client/api-client.js";
 import { silentLogger } from "../../src/log.js";
 import type { RingDhtNode } from "../../src/node.js";
-import { startTestnet } from "../../src/testnet.js";
+import { settleTestnet, startTestnet } from "../../src/testnet.js";
 import { seededRandom } from "../harness/cluster.js";
 
 const NODES = Number(process.env.RING_TESTNET_NODES ?? 2000);
 const KEYS = 40;
 const READERS = 3;
 const SEED = Number(process.env.RING_TEST_SEED ?? Math.floor(Math.random() * 2 ** 32));
-
-/** Nodes whose successor or predecessor is not the next or previous node by ID. */
-function misplaced(nodes: readonly RingDhtNode[]): number {
-  const ring = [...nodes].sort((a, b) => (a.chord.self.id < b.chord.self.id ? -1 : 1));
-  let wrong = 0;
-  for (let i = 0; i < ring.length; i++) {
-    const t = ring[i]!.chord.table;
-    const next = ring[(i + 1) % ring.length]!.chord.self.id;
-    const prev = ring[(i - 1 + ring.length) % ring.length]!.chord.self.id;
-    if (t.successor().id !== next || t.predecessor?.id !== prev) wrong++;
-  }
-  return wrong;
-}
 
 test(`${NODES} nodes in one process: one consistent ring that serves sampled keys (seed ${SEED})`, {
   timeout: 300_000,
@@ -51,13 +38,8 @@ test(`${NODES} nodes in one process: one consistent ring that serves sampled key
     const fds = readdirSync("/proc/self/fd").length - fdsBefore;
     assert.ok(fds <= 2 * NODES + 50, `${fds} descriptors for ${NODES} nodes`);
 
-    let wrong = misplaced(nodes);
-    const deadline = performance.now() + 240_000;
-    while (wrong > 0) {
-      assert.ok(performance.now() < deadline, `${wrong} nodes still misplaced`);
-      await new Promise((r) => setTimeout(r, 250)); // polled: the ring has no event for this
-      wrong = misplaced(nodes);
-    }
+    const wrong = await settleTestnet(nodes, 240_000);
+    assert.equal(wrong, 0, `${wrong} nodes still misplaced after 240 s`);
     t.diagnostic(
       `joined in ${joined.toFixed(0)} ms, consistent after ${(performance.now() - started).toFixed(0)} ms; ${fds} descriptors`,
     );

@@ -33,7 +33,14 @@ test("testnet -n 6 prints six API addresses of one ring and stops on SIGINT", {
   for await (const line of lines) {
     const m = /^node \d+: api ([\d.]+):(\d+) /.exec(line);
     if (m !== null) apis.push({ host: m[1]!, port: Number(m[2]) });
-    if (/nodes in one ring/.test(line)) break;
+    if (/nodes in one ring/.test(line)) {
+      // Said only once every successor and predecessor is right, not when the joins are done.
+      assert.match(
+        line,
+        /^6 nodes in one ring after \d+ ms \(all joined after \d+ ms, every successor and predecessor right\)/,
+      );
+      break;
+    }
   }
   assert.equal(apis.length, 6);
   assert.equal(new Set(apis.map((a) => a.port)).size, 6);
