@@ -16,9 +16,10 @@ const KEYS = 500;
 /** Each key is read back through this many nodes other than the one it was written through. */
 const READERS_PER_KEY = 6;
 /**
- * Reads go on in rounds this long after the PUTs: the ring line comes before
- * the ring has settled (up to ~1 s at the default stabilize interval), and a
- * key stored on the wrong node only goes missing once it has.
+ * Reads go on in rounds this long after the PUTs: the ring line comes once
+ * every successor and predecessor is right, but fingers, successor lists and
+ * replicas may still be settling, and a key stored on the wrong node only goes
+ * missing once they have.
  */
 const CHECK_MS = 2_500;
 /**
