@@ -1,5 +1,6 @@
 // How the CLI fails: one line on stderr and an exit status (README):
-// 0 done; 1 not found / not kept; 2 bad usage or configuration; 3 the node
+// 0 done; 1 not found / not kept; 2 bad usage or configuration (or a testnet
+// beyond the limit on open files, cli/fd-limit.ts); 3 the node
 // could not be reached; 4 a port is busy.
 
 import { type Address, formatAddress } from "../net/address.js";

@@ -16,7 +16,22 @@ import { settleTestnet, startTestnet, tightenHeap } from "../testnet.js";
 import { startTestnetAdmin } from "../testnet-admin.js";
 import { API_MAX_VALUE_BYTES } from "../wire/api.js";
 import { AdminCliError, addAdminCommands } from "./admin-commands.js";
-import { addressInUse, CliFailure, EXIT_PORT_BUSY, portBusy, usageHint } from "./failures.js";
+import {
+  addressInUse,
+  CliFailure,
+  EXIT_PORT_BUSY,
+  EXIT_USAGE,
+  portBusy,
+  usageHint,
+} from "./failures.js";
+import {
+  openFileLimit,
+  outOfDescriptors,
+  TESTNET_FD_RESERVE,
+  TESTNET_FDS_PER_NODE,
+  testnetDescriptors,
+  testnetNodesWithin,
+} from "./fd-limit.js";
 import { KeyError, keyFromArg } from "./key.js";
 import { addNodeCommand } from "./node-command.js";
 import { valueOutput } from "./output.js";
@@ -108,6 +123,13 @@ async function runTestnet(o: {
   http?: Address;
   summaryEvery: number;
 }): Promise<void> {
+  const limit = openFileLimit();
+  if (limit !== undefined && o.nodes > testnetNodesWithin(limit)) {
+    throw new CliFailure(
+      `${o.nodes} nodes need at least ${testnetDescriptors(o.nodes)} file descriptors (${TESTNET_FDS_PER_NODE} per node, its API and P2P listeners, and ${TESTNET_FD_RESERVE} for the process and API clients${o.overTcp === true ? "; over TCP each peer connection takes more" : ""}), but this process may open ${limit}: raise the limit (ulimit -n ${testnetDescriptors(o.nodes)}) or run at most ${testnetNodesWithin(limit)} nodes`,
+      EXIT_USAGE,
+    );
+  }
   const log = createLogger(logOptionsFromEnv({ level: "warn", format: "auto" }));
   const started = Date.now();
   // Progress, summaries and the final summary on stderr (cli/testnet-view.ts).
@@ -178,6 +200,13 @@ async function testnetOrBusy<T>(
   try {
     return await start();
   } catch (err) {
+    if (outOfDescriptors(err)) {
+      const limit = openFileLimit();
+      throw new CliFailure(
+        `ran out of file descriptors (EMFILE) while the ${o.nodes} nodes started${limit === undefined ? "" : `; this process may open ${limit}`}: raise the limit (ulimit -n) or run fewer nodes`,
+        EXIT_USAGE,
+      );
+    }
     const busy = addressInUse(err);
     if (busy === undefined) throw err;
     const ports = (kind: string, first: number) =>

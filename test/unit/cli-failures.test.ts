@@ -1,11 +1,20 @@
 // The CLI's small decisions, without processes: which errors are a busy port
-// and how it is named, which KEYs are refused, and what `get` writes.
+// and how it is named, which KEYs are refused, what `get` writes, and how many
+// descriptors a testnet needs.
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import { addressInUse, EXIT_PORT_BUSY, portBusy, usageHint } from "../../src/cli/failures.js";
+import {
+  openFileLimit,
+  outOfDescriptors,
+  TESTNET_FD_RESERVE,
+  TESTNET_FDS_PER_NODE,
+  testnetDescriptors,
+  testnetNodesWithin,
+} from "../../src/cli/fd-limit.js";
 import { KeyError, keyFromArg } from "../../src/cli/key.js";
 import { valueOutput } from "../../src/cli/output.js";
 
@@ -113,5 +122,43 @@ describe("what get writes", () => {
     for (const terminal of [false, true]) {
       assert.equal(valueOutput(value, true, terminal).toString(), "6869" + "00ff\n");
     }
+  });
+});
+
+describe("file descriptors for a testnet", () => {
+  const limits = (soft: string, hard = soft) =>
+    [
+      "Limit                     Soft Limit           Hard Limit           Units     ",
+      "Max processes             95138                95138                processes ",
+      `Max open files            ${soft.padEnd(21)}${hard.padEnd(21)}files     `,
+      "Max locked memory         8388608              8388608              bytes     ",
+    ].join("\n");
+
+  test("the soft limit on open files is read from /proc/self/limits", () => {
+    assert.equal(openFileLimit(limits("1024", "4096")), 1024);
+    assert.equal(openFileLimit(limits("unlimited")), undefined);
+    assert.equal(openFileLimit("Max processes 10 10 processes"), undefined);
+    // This process's own, where there is /proc: a positive number.
+    const own = openFileLimit();
+    if (own !== undefined) assert.ok(own > 0);
+  });
+
+  test("two per node and the reserve: what fits is what is asked", () => {
+    assert.equal(testnetDescriptors(2000), 2000 * TESTNET_FDS_PER_NODE + TESTNET_FD_RESERVE);
+    assert.equal(testnetNodesWithin(1024), 480);
+    assert.equal(testnetNodesWithin(20_000), 9968);
+    assert.equal(testnetNodesWithin(10), 0);
+    for (const n of [1, 479, 480, 2000])
+      assert.equal(testnetNodesWithin(testnetDescriptors(n)), n, `${n} nodes`);
+  });
+
+  test("EMFILE is found bare or as a cause; other errors are not", () => {
+    const emfile = Object.assign(new Error("listen EMFILE"), { code: "EMFILE" });
+    assert.ok(outOfDescriptors(emfile));
+    assert.ok(
+      outOfDescriptors(new Error("start", { cause: new Error("bind", { cause: emfile }) })),
+    );
+    assert.ok(!outOfDescriptors(Object.assign(new Error("EMFILE"), { code: "ENFILE2" })));
+    assert.ok(!outOfDescriptors("EMFILE"));
   });
 });
