@@ -165,7 +165,14 @@ export async function startTestnet(
  * counted as part of the ring.
  */
 export function misplacedNodes(nodes: readonly RingDhtNode[]): number {
-  const ring = [...nodes].sort((a, b) => (a.chord.self.id < b.chord.self.id ? -1 : 1));
+  return misplacedInRing(byId(nodes));
+}
+
+const byId = (nodes: readonly RingDhtNode[]) =>
+  [...nodes].sort((a, b) => (a.chord.self.id < b.chord.self.id ? -1 : 1));
+
+/** misplacedNodes over nodes already sorted by ID. */
+function misplacedInRing(ring: readonly RingDhtNode[]): number {
   let wrong = 0;
   for (let i = 0; i < ring.length; i++) {
     const t = ring[i]!.chord.table;
@@ -192,10 +199,11 @@ export async function settleTestnet(
   timeoutMs: number,
 ): Promise<number> {
   const deadline = Date.now() + timeoutMs;
-  let wrong = misplacedNodes(nodes);
+  const ring = byId(nodes); // IDs never change: sorted once
+  let wrong = misplacedInRing(ring);
   while (wrong > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
-    wrong = misplacedNodes(nodes);
+    wrong = misplacedInRing(ring);
   }
   return wrong;
 }

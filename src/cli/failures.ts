@@ -25,24 +25,28 @@ export class CliFailure extends Error {
 export const usageHint = (command: string | undefined): string =>
   `Run "ringdht${command === undefined ? "" : ` ${command}`} --help" for usage.`;
 
+/** The first error with errno `code` in `err`'s cause chain (a listener's error, or one wrapping it). */
+export function errnoInChain(err: unknown, code: string): NodeJS.ErrnoException | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; depth++) {
+    if ((e as NodeJS.ErrnoException).code === code) return e as NodeJS.ErrnoException;
+    e = e.cause;
+  }
+  return undefined;
+}
+
 /**
  * The address of an EADDRINUSE error anywhere in `err`'s cause chain (a
  * listener's error, or one wrapping it), or undefined when it is not one.
  */
 export function addressInUse(err: unknown): Address | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; depth++) {
-    const { code, address, port } = e as NodeJS.ErrnoException & {
-      address?: unknown;
-      port?: unknown;
-    };
-    if (code === "EADDRINUSE") {
-      return typeof address === "string" && typeof port === "number"
-        ? { host: address, port }
-        : { host: "?", port: typeof port === "number" ? port : 0 };
-    }
-    e = e.cause;
-  }
-  return undefined;
+  const e = errnoInChain(err, "EADDRINUSE") as
+    | (NodeJS.ErrnoException & { address?: unknown; port?: unknown })
+    | undefined;
+  if (e === undefined) return undefined;
+  const { address, port } = e;
+  return typeof address === "string" && typeof port === "number"
+    ? { host: address, port }
+    : { host: "?", port: typeof port === "number" ? port : 0 };
 }
 
 /**

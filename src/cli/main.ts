@@ -37,6 +37,15 @@ import { addNodeCommand } from "./node-command.js";
 import { valueOutput } from "./output.js";
 import { parseDuration, TestnetView, totalsOf } from "./testnet-view.js";
 
+/**
+ * How to give a process more descriptors: Node already raised its soft limit to
+ * the hard one, so only a higher hard limit helps.
+ */
+const RAISE_LIMIT = (n?: number) =>
+  n === undefined
+    ? "raise the hard limit on open files (ulimit -Hn where permitted, LimitNOFILE= for a systemd unit, docker run --ulimit nofile=N)"
+    : `raise the hard limit on open files to ${n} (ulimit -Hn where permitted, LimitNOFILE= for a systemd unit, docker run --ulimit nofile=${n})`;
+
 /** How long `testnet` waits, after the last join, for every successor and predecessor to be right. */
 const SETTLE_TIMEOUT_MS = 120_000;
 
@@ -123,10 +132,11 @@ async function runTestnet(o: {
   http?: Address;
   summaryEvery: number;
 }): Promise<void> {
-  const limit = openFileLimit();
+  // In memory a node holds exactly its two listeners; over TCP its peer connections vary.
+  const limit = o.overTcp === true ? undefined : openFileLimit();
   if (limit !== undefined && o.nodes > testnetNodesWithin(limit)) {
     throw new CliFailure(
-      `${o.nodes} nodes need at least ${testnetDescriptors(o.nodes)} file descriptors (${TESTNET_FDS_PER_NODE} per node, its API and P2P listeners, and ${TESTNET_FD_RESERVE} for the process and API clients${o.overTcp === true ? "; over TCP each peer connection takes more" : ""}), but this process may open ${limit}: raise the limit (ulimit -n ${testnetDescriptors(o.nodes)}) or run at most ${testnetNodesWithin(limit)} nodes`,
+      `${o.nodes} nodes need at least ${testnetDescriptors(o.nodes)} file descriptors (${TESTNET_FDS_PER_NODE} per node, its API and P2P listeners, and ${TESTNET_FD_RESERVE} for the process and API clients), but this process may open ${limit}: ${RAISE_LIMIT(testnetDescriptors(o.nodes))}, or run at most ${testnetNodesWithin(limit)} nodes`,
       EXIT_USAGE,
     );
   }
@@ -167,14 +177,18 @@ async function runTestnet(o: {
     const joinedMs = Date.now() - started;
     // "In one ring" means every successor and predecessor is right, not just every join done.
     const misplaced = await settleTestnet(nodes, SETTLE_TIMEOUT_MS);
-    const formedMs = Date.now() - started;
     tightenHeap(); // formed: from now on the heap stays near what is live (testnet.ts)
-    const api = formatAddress(nodes[0]!.apiAddress);
-    view.print(
-      misplaced === 0
-        ? `${nodes.length} nodes in one ring after ${formedMs} ms (all joined after ${joinedMs} ms, every successor and predecessor right); try: ringdht put hello world --api ${api}`
-        : `${nodes.length} nodes joined after ${joinedMs} ms, but ${misplaced} still have a wrong successor or predecessor after ${formedMs} ms; the ring keeps repairing itself`,
-    );
+    const ringLine = () =>
+      view.print(
+        `${nodes.length} nodes in one ring after ${Date.now() - started} ms (all joined after ${joinedMs} ms, every successor and predecessor right); try: ringdht put hello world --api ${formatAddress(nodes[0]!.apiAddress)}`,
+      );
+    if (misplaced === 0) ringLine();
+    else {
+      view.print(
+        `${nodes.length} nodes joined after ${joinedMs} ms, but ${misplaced} still have a wrong successor or predecessor after ${Date.now() - started} ms; the ring keeps repairing itself, and this says so when it has`,
+      );
+      void settleTestnet(nodes, Number.POSITIVE_INFINITY).then(ringLine);
+    }
     view.print("Ctrl-C stops them all.");
     view.formed(() => totalsOf(nodes), o.summaryEvery);
   });
@@ -203,7 +217,7 @@ async function testnetOrBusy<T>(
     if (outOfDescriptors(err)) {
       const limit = openFileLimit();
       throw new CliFailure(
-        `ran out of file descriptors (EMFILE) while the ${o.nodes} nodes started${limit === undefined ? "" : `; this process may open ${limit}`}: raise the limit (ulimit -n) or run fewer nodes`,
+        `ran out of file descriptors (EMFILE) while the ${o.nodes} nodes started${limit === undefined ? "" : `; this process may open ${limit}`}: ${RAISE_LIMIT()}, or run fewer nodes`,
         EXIT_USAGE,
       );
     }

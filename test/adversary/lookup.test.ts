@@ -13,6 +13,7 @@ import type { RingDhtNode } from "../../src/node.js";
 import type { PeerHandlers } from "../../src/ports.js";
 import { type Id, keyPosition } from "../../src/ring/id.js";
 import { betweenRightIncl } from "../../src/ring/interval.js";
+import { misplacedNodes } from "../../src/testnet.js";
 import { cleanupAll } from "../harness/cleanup.js";
 import { startVictim } from "../harness/hostile-peer.js";
 
@@ -24,19 +25,6 @@ async function waitFor(what: string, ok: () => boolean, ms = 20_000): Promise<vo
     if (Date.now() > until) throw new Error(`${what}: not within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** Every node's successor and predecessor are right. */
-function consistent(nodes: readonly RingDhtNode[]): boolean {
-  const sorted = [...nodes].sort((a, b) => (a.chord.self.id < b.chord.self.id ? -1 : 1));
-  return sorted.every((n, i) => {
-    const next = sorted[(i + 1) % sorted.length]!;
-    const prev = sorted[(i + sorted.length - 1) % sorted.length]!;
-    return (
-      n.chord.table.successor().id === next.chord.self.id &&
-      n.chord.table.predecessor?.id === prev.chord.self.id
-    );
-  });
 }
 
 /** The node owning `pos`, by the definition. */
@@ -65,7 +53,7 @@ describe("adversary: a ring member lying in GetNode", () => {
     const liar = await startVictim([`p2p_address = ${LIAR_IP}:0`], a.node.p2pAddress);
     const victims = [a.node, b.node, c.node];
     const all = [...victims, liar.node];
-    await waitFor("a consistent ring", () => consistent(all));
+    await waitFor("a consistent ring", () => misplacedNodes(all) === 0);
     // Fingers fill (one per 50 ms run here), so the liar is a first hop of others' lookups.
     await new Promise((r) => setTimeout(r, 1_500));
 
