@@ -185,7 +185,7 @@ async function runTestnet(o: {
     if (misplaced === 0) ringLine();
     else {
       view.print(
-        `${nodes.length} nodes joined after ${joinedMs} ms, but ${misplaced} still have a wrong successor or predecessor after ${Date.now() - started} ms; the ring keeps repairing itself, and this says so when it has`,
+        `${nodes.length} nodes joined after ${joinedMs} ms, but ${misplaced} still have a wrong successor or predecessor after ${Date.now() - started} ms; the ring line follows once the ring has repaired itself`,
       );
       void settleTestnet(nodes, Number.POSITIVE_INFINITY).then(ringLine);
     }
