@@ -34,7 +34,8 @@ test("testnet -n 6 prints six API addresses of one ring and stops on SIGINT", {
     const m = /^node \d+: api ([\d.]+):(\d+) /.exec(line);
     if (m !== null) apis.push({ host: m[1]!, port: Number(m[2]) });
     if (/nodes in one ring/.test(line)) {
-      // Said only once every successor and predecessor is right, not when the joins are done.
+      // The line's form: both times. That it waits for every successor and predecessor
+      // is checked in-process by testnet-settle.test.ts.
       assert.match(
         line,
         /^6 nodes in one ring after \d+ ms \(all joined after \d+ ms, every successor and predecessor right\)/,
