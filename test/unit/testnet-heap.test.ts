@@ -69,14 +69,24 @@ function oldSpaceAfter(how: "tighten" | "plain gc" | "tighten, then again"): {
   return JSON.parse(inChild(script)) as { committed: number; used: number };
 }
 
+/**
+ * Committed over used old space above which pages count as left sparse. A plain
+ * collection here reads 6.9-7.6, and about 1 run in 8 reads 2.9 (V8 compacts
+ * some pages of its own accord); a compacting one reads 1.05-1.07.
+ */
+const SPARSE = 2;
+
 test("tightenHeap compacts the pages formation left sparse", () => {
   const plain = oldSpaceAfter("plain gc");
   const tight = oldSpaceAfter("tighten");
   const mib = (o: { committed: number; used: number }) =>
     `${o.committed.toFixed(1)} MiB committed for ${o.used.toFixed(1)} MiB in use`;
-  assert.ok(plain.committed > 3 * plain.used, `control: a plain collection left ${mib(plain)}`);
+  assert.ok(
+    plain.committed > SPARSE * plain.used,
+    `control: a plain collection left ${mib(plain)}`,
+  );
   assert.ok(tight.committed < 1.5 * tight.used + 2, `after tightenHeap: ${mib(tight)}`);
   // Compacting is for that one collection: later ones are V8's own again.
   const later = oldSpaceAfter("tighten, then again");
-  assert.ok(later.committed > 3 * later.used, `a later plain collection left ${mib(later)}`);
+  assert.ok(later.committed > SPARSE * later.used, `a later plain collection left ${mib(later)}`);
 });
